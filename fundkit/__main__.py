@@ -1,0 +1,3 @@
+from fundkit.cli import main
+
+raise SystemExit(main())

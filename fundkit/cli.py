@@ -1,0 +1,418 @@
+"""The command line: a thin shell over the package. ``fundkit --help`` lists the commands.
+
+Exit codes: 0 success, 1 failure, 2 usage. Errors print one line; ``-v`` adds the detail.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from fundkit import __version__
+from fundkit.errors import FundkitError, UsageError
+from fundkit.jobs import Job
+from fundkit.queue import Queue
+from fundkit.store import EventRecorder, Store
+from fundkit.worker import WorkerOptions, run_workers
+from fundkit.workspace import Workspace
+
+log = logging.getLogger("fundkit")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # One clear line, not the whole usage block.
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _json_arg(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not valid JSON: {exc.msg} at {exc.pos}") from exc
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _Parser(add_help=False)
+    common.add_argument(
+        "--home",
+        metavar="DIR",
+        default=argparse.SUPPRESS,
+        help="the workspace folder (default: $FUNDKIT_HOME, else the current directory)",
+    )
+    common.add_argument(
+        "-v", "--verbose", action="count", default=argparse.SUPPRESS, help="say more"
+    )
+
+    parser = _Parser(
+        prog="fundkit",
+        description="Track public funding: a file-based job queue with workers (see README.md).",
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"fundkit {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    p = sub.add_parser("init", parents=[common], help="create the workspace folders and files")
+    p.add_argument("--json", action="store_true", help="print what was created as JSON")
+    p.set_defaults(func=cmd_init)
+
+    p = sub.add_parser(
+        "status", parents=[common], help="show the queue: counts, runs, claims, failures"
+    )
+    p.add_argument("--json", action="store_true", help="print JSON for scripts")
+    p.add_argument(
+        "--limit", type=int, default=10, help="how many failed and set-aside jobs to list"
+    )
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("enqueue", parents=[common], help="add jobs of one kind to the queue")
+    p.add_argument("kind", help="the handler kind, e.g. noop, sleep, wait, fail")
+    p.add_argument(
+        "--data", type=_json_arg, default=None, metavar="JSON", help="raw_data of each job"
+    )
+    p.add_argument("--config", type=_json_arg, default={}, metavar="JSON", help="processing_config")
+    p.add_argument("--count", type=_positive_int, default=1, help="how many jobs (one batch)")
+    p.add_argument("--priority", type=int, default=0, help="higher runs first (-9999..9999)")
+    p.add_argument("--max-retries", type=int, default=3, help="retries before failed/ (default 3)")
+    p.add_argument("--run-id", default=None, help="the run the jobs belong to")
+    p.add_argument("--source-id", default=None, help="the source the jobs came from")
+    p.add_argument("--fast", action="store_true", help="skip fsync (not durable across power loss)")
+    p.add_argument("--json", action="store_true", help="print the job ids as JSON")
+    p.set_defaults(func=cmd_enqueue)
+
+    p = sub.add_parser("work", parents=[common], help="claim and run jobs until the queue is empty")
+    p.add_argument("--workers", type=_positive_int, default=1, help="worker processes (default 1)")
+    p.add_argument("--max-jobs", type=_positive_int, default=None, help="stop after N jobs")
+    p.add_argument(
+        "--time-budget",
+        type=_positive_float,
+        default=None,
+        metavar="S",
+        help="stop before S seconds would pass (no job is started that is not expected to fit)",
+    )
+    p.add_argument(
+        "--lease",
+        type=_positive_float,
+        default=300.0,
+        metavar="S",
+        help="lease per claim (default 300)",
+    )
+    p.add_argument(
+        "--retry-base",
+        type=_positive_float,
+        default=10.0,
+        metavar="S",
+        help="first retry delay (default 10)",
+    )
+    p.add_argument(
+        "--retry-cap",
+        type=_positive_float,
+        default=600.0,
+        metavar="S",
+        help="longest retry delay (default 600)",
+    )
+    p.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="stop when no job is ready, even if retries are due later",
+    )
+    p.add_argument(
+        "--import",
+        dest="imports",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="import MODULE to register its handlers",
+    )
+    p.add_argument("--fast", action="store_true", help="skip fsync (not durable across power loss)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=cmd_work)
+
+    p = sub.add_parser(
+        "reap", parents=[common], help="recover jobs of dead workers and expired leases now"
+    )
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=cmd_reap)
+
+    p = sub.add_parser("requeue", parents=[common], help="move failed jobs back to pending")
+    p.add_argument("job_ids", nargs="*", metavar="JOB_ID", help="failed jobs to requeue")
+    p.add_argument("--failed", action="store_true", help="requeue every failed job")
+    p.add_argument("--json", action="store_true", help="print the requeued ids as JSON")
+    p.set_defaults(func=cmd_requeue)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    verbose = getattr(args, "verbose", 0) or 0
+    logging.basicConfig(
+        level=logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args))
+    except UsageError as exc:
+        print(f"fundkit: error: {exc}", file=sys.stderr)
+        return 2
+    except FundkitError as exc:
+        log.debug("detail", exc_info=True)
+        print(f"fundkit: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        log.debug("detail", exc_info=True)
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"fundkit: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _workspace(args: argparse.Namespace) -> Workspace:
+    return Workspace.resolve(getattr(args, "home", None))
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, default=str))
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    ws = _workspace(args)
+    created = ws.init()
+    if args.json:
+        _print_json({"home": str(ws.home), "created": [str(p) for p in created]})
+    else:
+        print(
+            f"workspace {ws.home}: "
+            + (f"created {len(created)} paths" if created else "already set up")
+        )
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    ws = _workspace(args)
+    queue = Queue(ws.queue_dir)
+    stats = queue.stats()
+    now = time.time()
+    claims = [
+        {
+            "job_id": c.pending.job_id,
+            "run_id": c.pending.run_id,
+            "worker": c.worker,
+            "token": c.token,
+            "running_s": round(now - c.claimed_ms / 1000, 1),
+            "lease_left_s": round(c.lease_until_ms / 1000 - now, 1),
+        }
+        for c in queue.claims()
+    ]
+    failed = [
+        {
+            "job_id": j.id,
+            "kind": j.kind,
+            "run_id": j.run_id,
+            "retry_count": j.retry_count,
+            "error": f"{(j.error_details or {}).get('type')}: {(j.error_details or {}).get('message')}",
+        }
+        for j in list(queue.jobs("failed"))[-args.limit :]
+    ]
+    aside = [
+        {"file": s.file, "reason": s.reason, "from": s.origin, "at": s.at}
+        for s in queue.set_aside_files()[: args.limit]
+    ]
+    if args.json:
+        _print_json(
+            {
+                "home": str(ws.home),
+                **stats.to_dict(),
+                "processing": claims,
+                "failed": failed,
+                "set_aside": aside,
+            }
+        )
+        return 0
+    age = stats.oldest_pending_age_s
+    print(f"workspace  {ws.home}")
+    print(
+        f"queue      pending {stats.pending} (ready {stats.ready}, delayed {stats.delayed})"
+        f"  processing {stats.processing}  done {stats.done}  failed {stats.failed}"
+        f"  set aside {stats.corrupt}"
+    )
+    print(f"oldest pending job: {'-' if age is None else f'{age:.1f} s old'}")
+    if stats.runs:
+        print("runs:")
+        for run, counts in stats.runs.items():
+            parts = "  ".join(f"{k} {v}" for k, v in counts.items())
+            print(f"  {run or '(no run)':<28} {parts}")
+    if claims:
+        print("processing:")
+        for c in claims:
+            print(
+                f"  {c['job_id']}  worker {c['worker']}  running {c['running_s']} s  lease left {c['lease_left_s']} s"
+            )
+    if failed:
+        print("failed (requeue with: fundkit requeue JOB_ID | --failed):")
+        for f in failed:
+            print(f"  {f['job_id']}  {f['kind']}  retries {f['retry_count']}  {f['error']}")
+    if aside:
+        print(f"set aside in {queue.dir('corrupt')}:")
+        for a in aside:
+            print(f"  {a['file']}  ({a['from']}) {a['reason']}")
+    return 0
+
+
+def _queue_with_events(ws: Workspace, *, durable: bool = True) -> tuple[Queue, Store]:
+    store = Store(ws.db_path)
+    recorder = EventRecorder(store)
+    queue = Queue(ws.queue_dir, durable=durable, on_event=recorder)
+    recorder.queue = queue
+    return queue, store
+
+
+def cmd_enqueue(args: argparse.Namespace) -> int:
+    ws = _workspace(args)
+    ws.init()
+    try:
+        jobs = [
+            Job(
+                kind=args.kind,
+                raw_data=args.data,
+                processing_config=args.config,
+                run_id=args.run_id,
+                source_id=args.source_id,
+                chunk_index=i,
+                total_chunks=args.count,
+                priority=args.priority,
+                max_retries=args.max_retries,
+            )
+            for i in range(args.count)
+        ]
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    queue, store = _queue_with_events(ws, durable=not args.fast)
+    with store:
+        if len(jobs) == 1:
+            queue.enqueue(jobs[0])
+        else:
+            queue.enqueue_batch(jobs)
+    if args.json:
+        _print_json({"jobs_created": len(jobs), "job_ids": [j.id for j in jobs]})
+    else:
+        print(f"queued {len(jobs)} {args.kind} job(s) in {queue.dir('pending')}")
+    return 0
+
+
+class _Progress:
+    """A progress bar fed by polling the queue's counts (works for any number of workers)."""
+
+    def __init__(self, queue: Queue, enabled: bool):
+        self.queue = queue
+        self.enabled = enabled
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> _Progress:
+        if self.enabled:
+            self._thread = threading.Thread(target=self._run, daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join()
+
+    def _run(self) -> None:
+        from tqdm import tqdm
+
+        first = self.queue.stats()
+        finished0 = first.done + first.failed
+        with tqdm(
+            total=first.pending + first.processing, unit="job", desc="jobs", file=sys.stderr
+        ) as bar:
+            while not self._stop.wait(0.5):
+                s = self.queue.stats()
+                bar.total = max(bar.total or 0, s.done + s.failed - finished0 + s.pending + s.processing)
+                bar.n = s.done + s.failed - finished0
+                bar.set_postfix(pending=s.pending, failed=s.failed - first.failed, refresh=False)
+                bar.refresh()
+
+
+def cmd_work(args: argparse.Namespace) -> int:
+    ws = _workspace(args)
+    ws.init()
+    options = WorkerOptions(
+        home=str(ws.home),
+        max_jobs=args.max_jobs,
+        time_budget=args.time_budget,
+        lease_seconds=args.lease,
+        durable=not args.fast,
+        retry_base=args.retry_base,
+        retry_cap=args.retry_cap,
+        wait=not args.no_wait,
+        imports=args.imports,
+    )
+    show = not (args.json or args.no_progress) and sys.stderr.isatty()
+    with _Progress(Queue(ws.queue_dir), show):
+        report = run_workers(options, args.workers)
+    if args.json:
+        _print_json(report.to_dict())
+    else:
+        print(
+            f"{report.workers} worker(s): done {report.done}, retried {report.retried}, "
+            f"failed {report.failed}, released {report.released}, recovered {report.recovered}"
+            f" in {report.elapsed_s:.1f} s (stopped: {report.stop_reason})"
+        )
+    return 0
+
+
+def cmd_reap(args: argparse.Namespace) -> int:
+    ws = _workspace(args)
+    queue, store = _queue_with_events(ws)
+    with store, queue:
+        report = queue.reap()
+    if args.json:
+        _print_json(report.to_dict())
+    else:
+        print(
+            f"recovered {len(report.recovered)} job(s); dead workers: "
+            f"{', '.join(report.crashed_workers) or 'none'}; expired leases: {len(report.expired)}"
+        )
+    return 0
+
+
+def cmd_requeue(args: argparse.Namespace) -> int:
+    if args.failed == bool(args.job_ids):
+        raise UsageError("give either --failed or one or more JOB_IDs")
+    ws = _workspace(args)
+    queue, store = _queue_with_events(ws)
+    with store, queue:
+        jobs = queue.requeue(None if args.failed else args.job_ids)
+    if args.json:
+        _print_json({"requeued": [j.id for j in jobs]})
+    else:
+        print(f"requeued {len(jobs)} job(s)")
+    return 0

@@ -25,6 +25,7 @@ claim does not grow with the number of pending jobs. See docs/queue.md.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import heapq
 import json
 import os
@@ -325,12 +326,15 @@ class Queue:
         """Move a claimed job to done/. Raises StaleClaimError if the claim was taken over."""
         claim = self._claim_of(job)
         now = time.time()
-        job.status = JobStatus.DONE
-        job.completed_at = now
-        job.result = result
-        job.error_details = None
-        job.attempts.append(_attempt(job, claim, now, "done"))
-        tmp = self._write_tmp(self._dump(job))
+        final = dataclasses.replace(
+            job,
+            status=JobStatus.DONE,
+            completed_at=now,
+            result=result,
+            error_details=None,
+            attempts=[*job.attempts, _attempt(job, claim, now, "done")],
+        )
+        tmp = self._write_tmp(self._dump(final))
         dst = self._dirs["done"] / (claim.stem + ".json")
         try:
             os.rename(self._dirs["processing"] / claim.filename, dst)
@@ -341,6 +345,7 @@ class Queue:
         del self._claims[job.id]
         # The job is ours alone in done/: nothing else renames files there.
         os.replace(tmp, dst)
+        vars(job).update(vars(final))
         if self.durable:
             self._fsync_dir("done")
             self._fsync_dir("processing")

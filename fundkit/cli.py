@@ -355,7 +355,9 @@ class _Progress:
         ) as bar:
             while not self._stop.wait(0.5):
                 s = self.queue.stats()
-                bar.total = max(bar.total or 0, s.done + s.failed - finished0 + s.pending + s.processing)
+                bar.total = max(
+                    bar.total or 0, s.done + s.failed - finished0 + s.pending + s.processing
+                )
                 bar.n = s.done + s.failed - finished0
                 bar.set_postfix(pending=s.pending, failed=s.failed - first.failed, refresh=False)
                 bar.refresh()

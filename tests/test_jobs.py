@@ -59,7 +59,10 @@ def test_job_round_trips_through_json():
         ({"id": "a", "kind": "noop"}, "no schema version"),
         ({"schema": 99, "id": "a", "kind": "noop"}, "unknown schema version 99"),
         ({"schema": 1, "kind": "noop", "created_at": "2026-01-01T00:00:00Z"}, "missing field 'id'"),
-        ({"schema": 1, "id": "a b", "kind": "noop", "created_at": "2026-01-01T00:00:00Z"}, "invalid field"),
+        (
+            {"schema": 1, "id": "a b", "kind": "noop", "created_at": "2026-01-01T00:00:00Z"},
+            "invalid field",
+        ),
         ({"schema": 1, "id": "a", "kind": "noop", "created_at": "yesterday"}, "invalid field"),
     ],
 )
@@ -80,7 +83,7 @@ def test_retry_delay_is_exponential_with_jitter_and_capped():
 
 def test_secret_keys_are_refused():
     job = Job(kind="noop", processing_config={"source": {"headers": {"X-Api-Key": "abc123"}}})
-    with pytest.raises(SecretInJobError, match="source.headers.X-Api-Key"):
+    with pytest.raises(SecretInJobError, match=r"source\.headers\.X-Api-Key"):
         job.check_no_secrets(environ={})
 
 

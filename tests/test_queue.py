@@ -8,11 +8,18 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FAST_RETRY, files
 from fundkit import queue as queue_module
-from fundkit.errors import JobNotFoundError, QueueError, QueueWriteError, SecretInJobError, StaleClaimError
+from fundkit.errors import (
+    JobNotFoundError,
+    QueueError,
+    QueueWriteError,
+    SecretInJobError,
+    StaleClaimError,
+)
 from fundkit.jobs import Job, JobStatus, PendingName
 from fundkit.queue import Queue
+
+from conftest import FAST_RETRY, files
 
 
 def names(q: Queue, state: str) -> list[str]:
@@ -171,8 +178,15 @@ def test_corrupt_files_are_set_aside_and_the_worker_keeps_going(queue: Queue):
     assert claimed is not None and claimed.id == good.id
     reasons = sorted(s.reason for s in queue.set_aside_files())
     assert len(reasons) == 7
-    for expected in ("truncated or invalid JSON", "empty file", "not UTF-8", "not a JSON object",
-                     "no schema version", "unknown schema version 7", "not a job file name"):
+    for expected in (
+        "truncated or invalid JSON",
+        "empty file",
+        "not UTF-8",
+        "not a JSON object",
+        "no schema version",
+        "unknown schema version 7",
+        "not a job file name",
+    ):
         assert any(r.startswith(expected) for r in reasons), expected
     assert queue.stats().corrupt == 7
     assert names(queue, "pending") == []

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli, spawn_cli, wait_for
 from fundkit.jobs import Job
 from fundkit.queue import Queue
+
+from conftest import run_cli, spawn_cli, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -26,7 +27,9 @@ def log_lines(path: Path) -> list[list[str]]:
 def test_eight_processes_race_over_2000_jobs(home: Path, tmp_path: Path):
     log = tmp_path / "runs.log"
     q = Queue(home / "queue", durable=False)
-    jobs = [Job(kind="noop", processing_config={"log": str(log)}, run_id="race") for _ in range(2000)]
+    jobs = [
+        Job(kind="noop", processing_config={"log": str(log)}, run_id="race") for _ in range(2000)
+    ]
     for start in range(0, 2000, 250):  # several batches and single files, mixed
         q.enqueue_batch(jobs[start : start + 200])
         for job in jobs[start + 200 : start + 250]:
@@ -197,7 +200,9 @@ def test_workers_record_every_transition_with_queue_depth(home: Path):
     assert counts == {"claimed": 7, "done": 5, "retry": 1, "failed": 1}
     done = [e for e in events if e["event"] == "done"]
     assert all(e["duration_ms"] is not None and e["pending"] is not None for e in done)
-    assert all(e["error_type"] == "HandlerError" for e in events if e["event"] in ("retry", "failed"))
+    assert all(
+        e["error_type"] == "HandlerError" for e in events if e["event"] in ("retry", "failed")
+    )
 
 
 def test_sigkilled_worker_with_several_processes_loses_nothing(home: Path, tmp_path: Path):

@@ -1,7 +1,10 @@
 """A job, its states, its file name and JSON form, and the retry policy.
 
-A job file is one JSON object (see docs/queue.md for every field). Its *folder* says its state;
-its *name* carries what the queue must know without opening it::
+A job file is JSON Lines: the job as one JSON object on the first line, then one *patch* line
+per later change (each finished attempt), appended in place. A reader applies the patches in
+order; a torn last line (a crash mid-append) is ignored. See docs/queue.md for every field.
+The file's *folder* says its state; its *name* carries what the queue must know without
+opening it::
 
     pending/, done/, failed/:  {pkey}_{created_us}_{run_id}_{job_id}_{not_before_us}.json
     processing/:               {stem}~{worker}~{seq}~{claimed_ms}~{lease_until_ms}.json
@@ -12,6 +15,7 @@ first, then oldest". ``stem`` is the pending name without ``.json``.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import re
@@ -266,6 +270,45 @@ class Job:
         except (TypeError, ValueError, AttributeError) as exc:
             raise JobFileError(path, f"invalid field: {exc}") from exc
 
+    def patch(self, attempt: bool = True) -> dict[str, Any]:
+        """The patch line that brings a file up to this job: the fields that change, and the
+        newest attempt under ``"attempt"`` (readers append it to ``attempts``)."""
+        data = self.to_dict()
+        out = {k: data[k] for k in PATCH_FIELDS}
+        if attempt and self.attempts:
+            out["attempt"] = self.attempts[-1]
+        return out
+
+    @classmethod
+    def from_bytes(cls, raw: bytes, path: Path) -> Job:
+        """Read a job file: the first line, then its patches. Raise JobFileError with the reason."""
+        if not raw.strip():
+            raise JobFileError(path, "empty file")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise JobFileError(path, f"not UTF-8 (byte {exc.start})") from exc
+        first, _, rest = text.partition("\n")
+        data = _json_line(first, path, 1)
+        if not isinstance(data, dict):
+            raise JobFileError(path, f"not a JSON object but {type(data).__name__}")
+        attempts = list(data.get("attempts") or [])
+        lines = rest.split("\n")
+        for number, line in enumerate(lines, start=2):
+            if not line.strip():
+                continue
+            if number == len(lines) + 1 and not text.endswith("\n"):
+                break  # a torn append: the change it carried never completed
+            patch = _json_line(line, path, number)
+            if not isinstance(patch, dict):
+                raise JobFileError(path, f"line {number} is not a JSON object")
+            attempt = patch.pop("attempt", None)
+            if attempt is not None:
+                attempts.append(attempt)
+            data.update(patch)
+        data["attempts"] = attempts
+        return cls.from_dict(data, path)
+
     def check_no_secrets(self, environ: dict[str, str] | None = None) -> None:
         """Raise SecretInJobError if processing_config holds a secret.
 
@@ -289,6 +332,30 @@ class Job:
                 raise SecretInJobError(self.id, where)
 
         walk(self.processing_config, "")
+
+
+PATCH_FIELDS = (
+    "status",
+    "retry_count",
+    "started_at",
+    "completed_at",
+    "not_before",
+    "worker",
+    "token",
+    "lease_until",
+    "error_details",
+    "result",
+)
+
+
+def _json_line(line: str, path: Path, number: int) -> Any:
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError as exc:
+        where = "" if number == 1 else f"line {number}: "
+        raise JobFileError(
+            path, f"truncated or invalid JSON: {where}{exc.msg} at {exc.pos}"
+        ) from exc
 
 
 @dataclass(frozen=True)

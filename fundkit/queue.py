@@ -334,17 +334,16 @@ class Queue:
             error_details=None,
             attempts=[*job.attempts, _attempt(job, claim, now, "done")],
         )
-        tmp = self._write_tmp(self._dump(final))
+        patch = self._line(final.patch(), job.id)
         dst = self._dirs["done"] / (claim.stem + ".json")
         try:
             os.rename(self._dirs["processing"] / claim.filename, dst)
         except FileNotFoundError as exc:
-            _unlink_quietly(tmp)
             del self._claims[job.id]
             raise StaleClaimError(job.id, claim.token) from exc
         del self._claims[job.id]
-        # The job is ours alone in done/: nothing else renames files there.
-        os.replace(tmp, dst)
+        # The file is ours alone in done/: nothing else touches files there.
+        self._append(dst, patch)
         vars(job).update(vars(final))
         if self.durable:
             # One rename is one journal transaction on ext4 and XFS: syncing the target
@@ -443,8 +442,8 @@ class Queue:
             lock.release()
 
     def _move(self, private: Path, job: Job, dst: Path) -> None:
-        """Rewrite a privately held claim with the job's new content and move it to ``dst``."""
-        os.replace(self._write_tmp(self._dump(job)), private)
+        """Append the job's patch to a privately held claim and move it to ``dst``."""
+        self._append(private, self._line(job.patch(), job.id))
         os.rename(private, dst)
         if self.durable:
             _fsync_path(dst.parent)
@@ -471,7 +470,8 @@ class Queue:
                 job.status = JobStatus.PENDING
                 job.retry_count = 0
                 job.not_before = job.completed_at = None
-                os.replace(self._write_tmp(self._dump(job)), path)
+                # Only requeue touches failed/ files, and only under this lock.
+                self._append(path, self._line(job.patch(attempt=False), job.id))
                 os.rename(path, self._dirs["pending"] / job.name.filename)
                 if self.durable:
                     self._fsync_dir("pending")
@@ -699,23 +699,34 @@ class Queue:
             raise
         except OSError as exc:
             raise JobFileError(path, f"unreadable: {exc.strerror or exc}") from exc
-        if not raw.strip():
-            raise JobFileError(path, "empty file")
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise JobFileError(path, f"not UTF-8 (byte {exc.start})") from exc
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise JobFileError(path, f"truncated or invalid JSON: {exc.msg} at {exc.pos}") from exc
-        return Job.from_dict(data, path)
+        return Job.from_bytes(raw, path)
 
     def _dump(self, job: Job) -> bytes:
+        return self._line(job.to_dict(), job.id)
+
+    @staticmethod
+    def _line(data: dict[str, Any], job_id: str) -> bytes:
         try:
-            return json.dumps(job.to_dict(), ensure_ascii=False, allow_nan=False).encode("utf-8")
+            return json.dumps(data, ensure_ascii=False, allow_nan=False).encode("utf-8") + b"\n"
         except (TypeError, ValueError) as exc:
-            raise QueueError(f"job {job.id}: cannot be written as JSON: {exc}") from exc
+            raise QueueError(f"job {job_id}: cannot be written as JSON: {exc}") from exc
+
+    def _append(self, path: Path, line: bytes) -> None:
+        """Append one patch line to a job file that only this process may touch now."""
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+        except OSError as exc:
+            raise QueueWriteError(path, "open", exc) from exc
+        try:
+            view = memoryview(line)
+            while view:
+                view = view[os.write(fd, view) :]
+            if self.durable:
+                os.fsync(fd)
+        except OSError as exc:
+            raise QueueWriteError(path, "append to", exc) from exc
+        finally:
+            os.close(fd)
 
     def _write_tmp(self, data: bytes) -> Path:
         path = self._dirs["tmp"] / f"{secrets.token_hex(8)}.tmp"

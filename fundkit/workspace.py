@@ -69,14 +69,21 @@ class Workspace:
 
         created = []
         for path in (self.home, self.runs_dir):
-            if not path.exists():
+            try:
                 path.mkdir(parents=True)
                 created.append(path)
+            except FileExistsError:
+                if not path.is_dir():
+                    raise ConfigError("is not a folder", path=path) from None
         created += Queue.create_dirs(self.queue_dir)
-        if not self.sources_path.exists():
-            self.sources_path.write_text(SOURCES_TEMPLATE, encoding="utf-8")
+        try:
+            # Exclusive create: several workers may start at once on a new workspace.
+            with self.sources_path.open("x", encoding="utf-8") as f:
+                f.write(SOURCES_TEMPLATE)
             created.append(self.sources_path)
+        except FileExistsError:
+            pass
         if not self.db_path.exists():
-            Store(self.db_path).close()
             created.append(self.db_path)
+        Store(self.db_path).close()
         return created

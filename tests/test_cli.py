@@ -166,3 +166,15 @@ def test_reap_reports_what_it_recovered(home: Path):
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["recovered"] == [job.id] and data["crashed_workers"] == [owner.worker_id]
+
+
+def test_many_processes_can_set_up_one_new_workspace_at_once(home: Path):
+    from conftest import spawn_cli
+
+    procs = [spawn_cli(home / "new", "init") for _ in range(6)]
+    for p in procs:
+        _, err = p.communicate(timeout=60)
+        assert p.returncode == 0, err
+    assert (home / "new" / "queue" / "pending").is_dir() and (
+        home / "new" / "sources.toml"
+    ).is_file()

@@ -94,3 +94,30 @@ def test_values_of_secret_environment_variables_are_refused():
         job.check_no_secrets(environ=env)
     # Naming the variable is the right way and passes.
     Job(kind="noop", processing_config={"api_key_env": "ANTHROPIC_API_KEY"}).check_no_secrets(env)
+
+
+def _file(job: Job, *patches: dict) -> bytes:
+    lines = [json.dumps(job.to_dict()), *(json.dumps(p) for p in patches)]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def test_patches_apply_in_order_and_attempts_accumulate():
+    job = Job(kind="noop")
+    raw = _file(
+        job,
+        {"status": "pending", "retry_count": 1, "attempt": {"n": 1, "outcome": "failed"}},
+        {"status": "done", "result": {"ok": True}, "attempt": {"n": 2, "outcome": "done"}},
+    )
+    back = Job.from_bytes(raw, P)
+    assert back.status is JobStatus.DONE and back.retry_count == 1 and back.result == {"ok": True}
+    assert [a["outcome"] for a in back.attempts] == ["failed", "done"]
+
+
+def test_a_torn_last_patch_is_ignored_but_a_bad_middle_line_is_corruption():
+    job = Job(kind="noop")
+    good = _file(job, {"status": "failed", "retry_count": 4})
+    torn = good + b'{"status": "pending", "retry_'
+    assert Job.from_bytes(torn, P).status is JobStatus.FAILED
+    bad_middle = _file(job) + b"{oops\n" + json.dumps({"status": "done"}).encode() + b"\n"
+    with pytest.raises(JobFileError, match="line 2"):
+        Job.from_bytes(bad_middle, P)

@@ -41,10 +41,13 @@ def test_enqueue_then_claim_then_complete(queue: Queue):
 
     queue.complete(claimed, {"items": 2})
     [done] = queue.dir("done").iterdir()
-    data = json.loads(done.read_text())
-    assert data["status"] == "done" and data["result"] == {"items": 2}
-    assert data["completed_at"] and data["started_at"] and data["token"] == claimed.token
-    assert [a["outcome"] for a in data["attempts"]] == ["done"]
+    first, patch = [json.loads(line) for line in done.read_text().splitlines()]
+    assert first["status"] == "pending" and first["raw_data"] == [1, 2]  # as enqueued
+    assert patch["status"] == "done" and patch["attempt"]["outcome"] == "done"
+    final = Job.from_bytes(done.read_bytes(), done)
+    assert final.status is JobStatus.DONE and final.result == {"items": 2}
+    assert final.completed_at and final.started_at and final.token == claimed.token
+    assert [a["outcome"] for a in final.attempts] == ["done"]
     assert files(queue.dir("tmp")) == [] and names(queue, "processing") == []
     assert queue.claim() is None
 

@@ -22,6 +22,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from fundkit.jobs import Job
 from fundkit.queue import Queue
@@ -60,8 +61,15 @@ PAYLOAD_TEXT = json.dumps(PAYLOAD)
 # -- fundkit ---------------------------------------------------------------------------------
 
 
+def settle() -> None:
+    """Flush dirty pages first, so one phase's writeback does not bill the next one."""
+    os.sync()
+    time.sleep(0.3)
+
+
 def fundkit_enqueue(d: Path, n: int, durable: bool) -> float:
     q = Queue(d, durable=durable)
+    settle()
     t = time.perf_counter()
     for i in range(n):
         q.enqueue(Job(kind="noop", raw_data=PAYLOAD, chunk_index=i))
@@ -84,28 +92,33 @@ def fundkit_drain_one(d: str, durable: bool) -> int:
     return done
 
 
-def _drain_child(d: str, durable: bool, start: float, out: mp.Queue) -> None:
-    while time.time() < start:
-        time.sleep(0.001)
+def _drain_child(d: str, durable: bool, ready: Any, go: Any, out: Any) -> None:
+    ready.release()
+    go.wait()
     out.put(fundkit_drain_one(d, durable))
 
 
 def fundkit_drain(d: Path, durable: bool, procs: int) -> float:
     """Seconds to claim and complete everything in ``d`` with ``procs`` processes."""
+    settle()
     if procs == 1:
         t = time.perf_counter()
         fundkit_drain_one(str(d), durable)
         return time.perf_counter() - t
     ctx = mp.get_context("spawn")
-    out = ctx.Queue()
-    start = time.time() + 1.0  # let every process import first
+    ready, go, out = ctx.Semaphore(0), ctx.Event(), ctx.Queue()
     children = [
-        ctx.Process(target=_drain_child, args=(str(d), durable, start, out)) for _ in range(procs)
+        ctx.Process(target=_drain_child, args=(str(d), durable, ready, go, out))
+        for _ in range(procs)
     ]
     for c in children:
         c.start()
+    for _ in children:  # every process has imported fundkit and waits
+        ready.acquire()
+    t = time.perf_counter()
+    go.set()
     total = sum(out.get() for _ in children)
-    elapsed = time.time() - start
+    elapsed = time.perf_counter() - t
     for c in children:
         c.join()
     assert total == len(list((d / "done").iterdir())), "jobs lost"
@@ -127,10 +140,12 @@ def dirq_cycle(d: Path, n: int) -> tuple[float, float]:
 
     q = QueueSimple(str(d))
     data = PAYLOAD_TEXT.encode()
+    settle()
     t = time.perf_counter()
     for _ in range(n):
         q.add(data)
     enq = time.perf_counter() - t
+    settle()
     t = time.perf_counter()
     done = 0
     for name in q:
@@ -146,10 +161,12 @@ def persist_file_cycle(d: Path, n: int) -> tuple[float, float]:
     from persistqueue import Queue as PQueue
 
     q = PQueue(str(d), tempdir=str(d))
+    settle()
     t = time.perf_counter()
     for _ in range(n):
         q.put(PAYLOAD_TEXT)
     enq = time.perf_counter() - t
+    settle()
     t = time.perf_counter()
     for _ in range(n):
         json.loads(q.get())
@@ -162,10 +179,12 @@ def persist_sqlack_cycle(d: Path, n: int, durable: bool) -> tuple[float, float]:
 
     q = SQLiteAckQueue(str(d))
     q._conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+    settle()
     t = time.perf_counter()
     for _ in range(n):
         q.put(PAYLOAD_TEXT)
     enq = time.perf_counter() - t
+    settle()
     t = time.perf_counter()
     for _ in range(n):
         item = q.get(block=False)
@@ -181,10 +200,12 @@ def litequeue_cycle(d: Path, n: int, durable: bool) -> tuple[float, float]:
 
     q = LiteQueue(str(d / "q.db"))
     q.conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+    settle()
     t = time.perf_counter()
     for _ in range(n):
         q.put(PAYLOAD_TEXT)
     enq = time.perf_counter() - t
+    settle()
     t = time.perf_counter()
     for _ in range(n):
         msg = q.pop()
@@ -210,6 +231,7 @@ def fsync_ceiling_cycle(d: Path, n: int) -> tuple[float, float]:
         os.fsync(fd)
         os.close(fd)
 
+    settle()
     t = time.perf_counter()
     for i in range(n):
         tmp = d / "tmp" / f"{i}"
@@ -220,6 +242,7 @@ def fsync_ceiling_cycle(d: Path, n: int) -> tuple[float, float]:
         os.rename(tmp, d / "pending" / f"{i}")
         fsync_dir(d / "pending")
     enq = time.perf_counter() - t
+    settle()
     t = time.perf_counter()
     for i in range(n):
         os.rename(d / "pending" / f"{i}", d / "processing" / f"{i}")
@@ -234,8 +257,9 @@ def fsync_ceiling_cycle(d: Path, n: int) -> tuple[float, float]:
 
 
 class Bench:
-    def __init__(self, base: Path):
+    def __init__(self, base: Path, repeat: int):
         self.base = base
+        self.repeat = repeat
         self.rows: list[dict] = []
 
     def fresh(self, name: str) -> Path:
@@ -245,14 +269,19 @@ class Bench:
     def cycle(
         self, name: str, durability: str, n: int, fn: Callable[[Path, int], tuple[float, float]]
     ) -> None:
-        d = self.fresh(name.replace(" ", "_").replace("/", "_"))
-        try:
-            enq, drain = fn(d, n)
-        except Exception as exc:  # a peer that cannot run here is reported, not fatal
-            print(f"  {name}: failed: {type(exc).__name__}: {exc}", file=sys.stderr)
-            return
-        finally:
-            shutil.rmtree(d, ignore_errors=True)
+        best: tuple[float, float] | None = None
+        for _ in range(self.repeat):  # best of: the disk here is shared and noisy
+            d = self.fresh(name.replace(" ", "_").replace("/", "_"))
+            try:
+                enq, drain = fn(d, n)
+            except Exception as exc:  # a peer that cannot run here is reported, not fatal
+                print(f"  {name}: failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+                return
+            finally:
+                shutil.rmtree(d, ignore_errors=True)
+            best = (enq, drain) if best is None else (min(best[0], enq), min(best[1], drain))
+        assert best is not None
+        enq, drain = best
         row = {
             "queue": name,
             "durability": durability,
@@ -279,11 +308,14 @@ def main() -> int:
     parser.add_argument(
         "--dir", default=str(ROOT / "benchmarks" / "results" / "work"), help="where to write"
     )
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="runs per measurement; the best counts"
+    )
     parser.add_argument("--json", help="also write the results to this JSON file")
     args = parser.parse_args()
     base = Path(args.dir)
     base.mkdir(parents=True, exist_ok=True)
-    b = Bench(base)
+    b = Bench(base, args.repeat)
     n, nd = args.jobs, args.durable_jobs
 
     print(
@@ -318,10 +350,13 @@ def main() -> int:
     procs: dict[str, float] = {}
     for durable, count in ((False, n * 2), (True, nd * 2)):
         for p in (1, 4):
-            d = b.fresh("procs")
-            fundkit_fill(d, count)
-            procs[f"{'durable' if durable else 'fast'} x{p}"] = count / fundkit_drain(d, durable, p)
-            shutil.rmtree(d, ignore_errors=True)
+            rates = []
+            for _ in range(args.repeat):
+                d = b.fresh("procs")
+                fundkit_fill(d, count)
+                rates.append(count / fundkit_drain(d, durable, p))
+                shutil.rmtree(d, ignore_errors=True)
+            procs[f"{'durable' if durable else 'fast'} x{p}"] = max(rates)
     results["drain_processes_per_s"] = procs
     print(
         f"  claim->complete by processes: { {k: round(v) for k, v in procs.items()} }",
@@ -331,10 +366,13 @@ def main() -> int:
     # Scale: per-job drain time with 1k and with 100k pending (non-durable, one process).
     scale: dict[str, float] = {}
     for size in (args.small, args.big):
-        d = b.fresh("scale")
-        fundkit_fill(d, size)
-        scale[str(size)] = fundkit_drain(d, False, 1) / size * 1e6
-        shutil.rmtree(d, ignore_errors=True)
+        times = []
+        for _ in range(args.repeat if size <= args.small else 1):
+            d = b.fresh("scale")
+            fundkit_fill(d, size)
+            times.append(fundkit_drain(d, False, 1) / size * 1e6)
+            shutil.rmtree(d, ignore_errors=True)
+        scale[str(size)] = min(times)
     results["drain_us_per_job"] = scale
     print(
         f"  drain us/job by pending count: { {k: round(v, 1) for k, v in scale.items()} }",

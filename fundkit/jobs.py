@@ -22,6 +22,7 @@ import re
 import secrets
 import time
 import traceback
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -309,14 +310,14 @@ class Job:
         data["attempts"] = attempts
         return cls.from_dict(data, path)
 
-    def check_no_secrets(self, environ: dict[str, str] | None = None) -> None:
+    def check_no_secrets(self, environ: Mapping[str, str] | None = None) -> None:
         """Raise SecretInJobError if processing_config holds a secret.
 
         A secret is a value under a key such as ``api_key`` or ``authorization``, or any value
-        equal to an environment variable whose name ends in KEY, TOKEN, SECRET or PASSWORD.
+        containing the value of an environment variable whose name ends in KEY, TOKEN, SECRET
+        or PASSWORD.
         """
-        env = os.environ if environ is None else environ
-        secret_values = {v for k, v in env.items() if _SECRET_ENV.search(k) and len(v) >= 8}
+        secret_values = env_secrets(os.environ if environ is None else environ)
 
         def walk(value: Any, where: str) -> None:
             if isinstance(value, dict):
@@ -332,6 +333,19 @@ class Job:
                 raise SecretInJobError(self.id, where)
 
         walk(self.processing_config, "")
+
+
+_env_cache: tuple[tuple[tuple[str, str], ...], frozenset[str]] | None = None
+
+
+def env_secrets(environ: Mapping[str, str]) -> frozenset[str]:
+    """Values of environment variables that look like secrets (cached while env is unchanged)."""
+    global _env_cache
+    items = tuple(environ.items())
+    if _env_cache is None or _env_cache[0] != items:
+        found = frozenset(v for k, v in items if _SECRET_ENV.search(k) and len(v) >= 8)
+        _env_cache = (items, found)
+    return _env_cache[1]
 
 
 PATCH_FIELDS = (

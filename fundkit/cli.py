@@ -237,7 +237,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             "retry_count": j.retry_count,
             "error": f"{(j.error_details or {}).get('type')}: {(j.error_details or {}).get('message')}",
         }
-        for j in list(queue.jobs("failed"))[-args.limit :]
+        for j in queue.jobs("failed", last=args.limit)
     ]
     aside = [
         {"file": s.file, "reason": s.reason, "from": s.origin, "at": s.at}

@@ -610,9 +610,11 @@ class Queue:
         self._stats = stats
         return stats
 
-    def jobs(self, state: str) -> Iterator[Job]:
-        """Read every job in one state folder (oldest first); unreadable files are skipped."""
-        for path in sorted(self._files(state)):
+    def jobs(self, state: str, last: int | None = None) -> Iterator[Job]:
+        """Read the jobs in one state folder in name order (priority, then oldest), or only the
+        ``last`` of them; unreadable files are skipped."""
+        paths = sorted(self._files(state), key=lambda p: p.name)
+        for path in paths if last is None else paths[-last:] if last > 0 else []:
             try:
                 yield self._read(path)
             except (JobFileError, FileNotFoundError):

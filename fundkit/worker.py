@@ -8,6 +8,7 @@ worker loses nothing either: its flock is released by the OS and the next reap r
 
 from __future__ import annotations
 
+import json
 import logging
 import multiprocessing as mp
 import os
@@ -21,7 +22,7 @@ from types import FrameType
 from typing import Any
 
 from fundkit import handlers
-from fundkit.errors import FundkitError, StaleClaimError, UnknownJobKindError
+from fundkit.errors import FundkitError, HandlerError, StaleClaimError, UnknownJobKindError
 from fundkit.handlers import JobContext
 from fundkit.jobs import Job, JobStatus, RetryPolicy
 from fundkit.queue import Queue
@@ -259,6 +260,16 @@ class Worker:
         self.estimate.add(time.perf_counter() - started)
         if result is not None and not isinstance(result, dict):
             result = {"value": result}
+        try:
+            json.dumps(result, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            # A handler bug, not bad luck: retrying would only repeat it.
+            error = HandlerError(
+                f"handler for {job.kind!r} returned a result that is not JSON: {exc}"
+            )
+            if self._finish(lambda j: queue.fail(j, error, permanent=True), job, report):
+                report.failed += 1
+            return
         if self._finish(queue.complete, job, report, result):
             report.done += 1
 

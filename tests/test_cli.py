@@ -178,3 +178,24 @@ def test_many_processes_can_set_up_one_new_workspace_at_once(home: Path):
     assert (home / "new" / "queue" / "pending").is_dir() and (
         home / "new" / "sources.toml"
     ).is_file()
+
+
+def test_a_result_that_is_not_json_fails_the_job_once_and_clearly(home: Path, tmp_path: Path):
+    pkg = tmp_path / "mods2"
+    pkg.mkdir()
+    (pkg / "bad_result.py").write_text(
+        "from fundkit.handlers import register\n"
+        "@register('setty')\n"
+        "def setty(job, ctx):\n"
+        "    return {'ids': {1, 2}}\n"
+    )
+    q = Queue(home / "queue", durable=False)
+    q.enqueue(Job(kind="setty", max_retries=3))
+    result = run_cli(
+        home, "work", "--import", "bad_result", "--json", env=cli_env(PYTHONPATH=str(pkg))
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["failed"] == 1
+    [failed] = q.jobs("failed")
+    assert "returned a result that is not JSON" in failed.error_details["message"]
+    assert failed.retry_count == 1  # not retried: it would only fail the same way

@@ -17,6 +17,16 @@ from fundkit.queue import STATE_DIRS, Queue
 NO_WAIT = RetryPolicy(base=0.0, cap=0.0)
 
 
+class FreshIndexQueue(Queue):
+    """A queue that lists pending/ at every claim, so that which job a claim returns depends
+    only on the operations so far (hypothesis replays must draw the same way), not on timing."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._index.MIN_AGE_S = -1.0
+        self._index.COST_FACTOR = 0
+
+
 class QueueMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
@@ -24,11 +34,13 @@ class QueueMachine(RuleBasedStateMachine):
         self.queues = [self._queue(), self._queue()]
         self.state: dict[str, str] = {}  # job id -> expected folder
         self.retries: dict[str, int] = {}
-        self.held: dict[str, tuple[int, Job]] = {}  # job id -> (queue index, claimed job)
+        self.held: dict[int, tuple[int, Job]] = {}  # label -> (queue index, claimed job)
         self.orphans: set[str] = set()
+        self.label: dict[str, int] = {}  # job id -> the order it was enqueued in
+        self.clock = 1_800_000_000.0  # distinct creation times: a deterministic claim order
 
     def _queue(self) -> Queue:
-        return Queue(self.dir, durable=False, retry=NO_WAIT)
+        return FreshIndexQueue(self.dir, durable=False, retry=NO_WAIT)
 
     def teardown(self) -> None:
         for q in self.queues:
@@ -37,7 +49,11 @@ class QueueMachine(RuleBasedStateMachine):
 
     @rule(n=st.integers(1, 4))
     def enqueue(self, n: int) -> None:
-        jobs = [Job(kind="noop", max_retries=1) for _ in range(n)]
+        jobs = []
+        for _ in range(n):
+            self.clock += 0.001
+            jobs.append(Job(kind="noop", max_retries=1, created_at=self.clock))
+            self.label[jobs[-1].id] = len(self.label)
         if n == 1:
             self.queues[0].enqueue(jobs[0])
         else:
@@ -55,36 +71,34 @@ class QueueMachine(RuleBasedStateMachine):
             return
         assert self.state[job.id] == "pending"
         self.state[job.id] = "processing"
-        self.held[job.id] = (i, job)
+        self.held[self.label[job.id]] = (i, job)
 
     @precondition(lambda self: self.held)
     @rule(data=st.data(), ok=st.booleans())
     def finish(self, data: st.DataObject, ok: bool) -> None:
-        job_id = data.draw(st.sampled_from(sorted(self.held)))
-        i, job = self.held.pop(job_id)
+        i, job = self.held.pop(data.draw(st.sampled_from(sorted(self.held))))
         if ok:
             self.queues[i].complete(job)
-            self.state[job_id] = "done"
+            self.state[job.id] = "done"
         else:
             self.queues[i].fail(job, RuntimeError("no"))
-            self._count_failure(job_id)
+            self._count_failure(job.id)
 
     @precondition(lambda self: self.held)
     @rule(data=st.data())
     def release(self, data: st.DataObject) -> None:
-        job_id = data.draw(st.sampled_from(sorted(self.held)))
-        i, job = self.held.pop(job_id)
+        i, job = self.held.pop(data.draw(st.sampled_from(sorted(self.held))))
         self.queues[i].release(job)
-        self.state[job_id] = "pending"
+        self.state[job.id] = "pending"
 
     @rule(i=st.integers(0, 1))
     def crash(self, i: int) -> None:
         self.queues[i].close()
         self.queues[i] = self._queue()
-        for job_id, (owner, _) in list(self.held.items()):
+        for label, (owner, job) in list(self.held.items()):
             if owner == i:
-                del self.held[job_id]
-                self.orphans.add(job_id)
+                del self.held[label]
+                self.orphans.add(job.id)
 
     @rule(i=st.integers(0, 1))
     def reap(self, i: int) -> None:

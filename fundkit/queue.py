@@ -341,9 +341,15 @@ class Queue:
         except FileNotFoundError as exc:
             del self._claims[job.id]
             raise StaleClaimError(job.id, claim.token) from exc
-        del self._claims[job.id]
         # The file is ours alone in done/: nothing else touches files there.
-        self._append(dst, patch)
+        try:
+            self._append(dst, patch)
+        except QueueWriteError:
+            # Disk full or failing: put the claim back as it was, so that a reap retries the
+            # job later rather than leave it "done" with no record of its result.
+            os.rename(dst, self._dirs["processing"] / claim.filename)
+            raise
+        del self._claims[job.id]
         vars(job).update(vars(final))
         if self.durable:
             # One rename is one journal transaction on ext4 and XFS: syncing the target
@@ -719,13 +725,18 @@ class Queue:
             fd = os.open(path, os.O_WRONLY | os.O_APPEND)
         except OSError as exc:
             raise QueueWriteError(path, "open", exc) from exc
+        size = None
         try:
+            size = os.fstat(fd).st_size
             view = memoryview(line)
             while view:
                 view = view[os.write(fd, view) :]
             if self.durable:
                 os.fsync(fd)
         except OSError as exc:
+            if size is not None:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, size)  # the patch did not happen: leave no trace of it
             raise QueueWriteError(path, "append to", exc) from exc
         finally:
             os.close(fd)

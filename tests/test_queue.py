@@ -292,3 +292,25 @@ def test_reap_sweeps_old_staging_files_but_not_fresh_ones(queue: Queue):
     os.utime(old, (an_hour_ago, an_hour_ago))
     report = queue.reap()
     assert report.tmp_removed == 1 and not old.exists() and fresh.exists()
+
+
+def test_a_completion_the_disk_refuses_leaves_the_claim_to_be_retried(home: Path, monkeypatch):
+    owner = Queue(home / "queue", durable=True, retry=FAST_RETRY)
+    owner.enqueue(Job(kind="noop"))
+    job = owner.claim()
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(queue_module.os, "fsync", full)
+    with pytest.raises(QueueWriteError, match="No space left"):
+        owner.complete(job)
+    monkeypatch.undo()
+    assert names(owner, "done") == [] and len(names(owner, "processing")) == 1
+    owner.close()  # the worker stops on the error; its claim is then an orphan
+    reaper = Queue(home / "queue", durable=True, retry=FAST_RETRY)
+    assert reaper.reap().recovered == [job.id]
+    [back] = reaper.jobs("pending")
+    assert back.retry_count == 1
+    assert [a["outcome"] for a in back.attempts] == ["crashed"]  # the refused patch left nothing
+    reaper.close()

@@ -11,11 +11,12 @@ claim was taken over finds its name gone (``ENOENT``) and is refused.
   one winner. The worker holds ``locks/<worker>.lock`` (filelock: flock, released by the OS
   when the process dies) for as long as it lives, so a reaper that can take that lock knows
   the claims are orphaned; ``lease_until`` in the name covers workers that live but hang.
-- complete: rename the claimed file into ``done/`` (the fenced step), then put the final
-  content in place.
-- fail / release / reap / requeue rewrite a job before moving it. They take one of 64 stripe
-  locks (by job id) and first rename the claim to a private name, so a paused owner that wakes
-  up can neither complete the job nor recreate its old file.
+- A job file is JSON Lines: the job, then one patch line per change (see ``fundkit.jobs``).
+  No file is created or replaced after enqueue; changes are appended.
+- complete: rename the claimed file into ``done/`` (the fenced step), then append the result.
+- fail / release / reap / requeue take one of 64 stripe locks (by job id), rename the claim
+  to a private name, append the patch and move the file, so a paused owner that wakes up can
+  neither complete the job nor touch a file that is no longer its own.
 
 Claiming never lists ``pending/`` per job: each Queue keeps a heap of the listing and lists
 again only when it runs dry or grows old relative to what a listing costs, so the cost of a

@@ -157,21 +157,32 @@ def dirq_cycle(d: Path, n: int) -> tuple[float, float]:
     return enq, time.perf_counter() - t
 
 
-def persist_file_cycle(d: Path, n: int) -> tuple[float, float]:
-    from persistqueue import Queue as PQueue
-
-    q = PQueue(str(d), tempdir=str(d))
+def timed_cycle(
+    n: int, put: Callable[[], object], take: Callable[[], object]
+) -> tuple[float, float]:
+    """Time n puts, then n takes (claim, read, complete), with writeback settled before each."""
     settle()
     t = time.perf_counter()
     for _ in range(n):
-        q.put(PAYLOAD_TEXT)
+        put()
     enq = time.perf_counter() - t
     settle()
     t = time.perf_counter()
     for _ in range(n):
+        take()
+    return enq, time.perf_counter() - t
+
+
+def persist_file_cycle(d: Path, n: int) -> tuple[float, float]:
+    from persistqueue import Queue as PQueue
+
+    q = PQueue(str(d), tempdir=str(d))
+
+    def take() -> None:
         json.loads(q.get())
         q.task_done()
-    return enq, time.perf_counter() - t
+
+    return timed_cycle(n, lambda: q.put(PAYLOAD_TEXT), take)
 
 
 def persist_sqlack_cycle(d: Path, n: int, durable: bool) -> tuple[float, float]:
@@ -179,20 +190,16 @@ def persist_sqlack_cycle(d: Path, n: int, durable: bool) -> tuple[float, float]:
 
     q = SQLiteAckQueue(str(d))
     q._conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
-    settle()
-    t = time.perf_counter()
-    for _ in range(n):
-        q.put(PAYLOAD_TEXT)
-    enq = time.perf_counter() - t
-    settle()
-    t = time.perf_counter()
-    for _ in range(n):
+
+    def take() -> None:
         item = q.get(block=False)
         json.loads(item)
         q.ack(item)
-    drain = time.perf_counter() - t
-    q.close()
-    return enq, drain
+
+    try:
+        return timed_cycle(n, lambda: q.put(PAYLOAD_TEXT), take)
+    finally:
+        q.close()
 
 
 def litequeue_cycle(d: Path, n: int, durable: bool) -> tuple[float, float]:
@@ -200,20 +207,16 @@ def litequeue_cycle(d: Path, n: int, durable: bool) -> tuple[float, float]:
 
     q = LiteQueue(str(d / "q.db"))
     q.conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
-    settle()
-    t = time.perf_counter()
-    for _ in range(n):
-        q.put(PAYLOAD_TEXT)
-    enq = time.perf_counter() - t
-    settle()
-    t = time.perf_counter()
-    for _ in range(n):
+
+    def take() -> None:
         msg = q.pop()
         json.loads(msg.data)
         q.done(msg.message_id)
-    drain = time.perf_counter() - t
-    q.close()
-    return enq, drain
+
+    try:
+        return timed_cycle(n, lambda: q.put(PAYLOAD_TEXT), take)
+    finally:
+        q.close()
 
 
 # -- the disk's own limit --------------------------------------------------------------------

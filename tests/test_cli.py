@@ -15,6 +15,17 @@ from conftest import cli_env, run_cli
 COMMANDS = ["init", "status", "enqueue", "work", "reap", "requeue"]
 
 
+def handler_module(tmp_path: Path, module: str, kind: str, returns: str) -> Path:
+    """Write a module that registers a handler of ``kind`` returning ``returns``; its folder."""
+    folder = tmp_path / f"mods-{module}"
+    folder.mkdir()
+    (folder / f"{module}.py").write_text(
+        f"from fundkit.handlers import register\n@register({kind!r})\n"
+        f"def handler(job, ctx):\n    return {returns}\n"
+    )
+    return folder
+
+
 @pytest.mark.parametrize("command", [[], *[[c] for c in COMMANDS]])
 def test_every_command_has_help(command, capsys):
     with pytest.raises(SystemExit) as info:
@@ -123,14 +134,7 @@ def test_secret_in_config_is_refused_and_not_written(home: Path):
 
 
 def test_import_registers_user_handlers_in_every_worker(home: Path, tmp_path: Path):
-    pkg = tmp_path / "mods"
-    pkg.mkdir()
-    (pkg / "my_handlers.py").write_text(
-        "from fundkit.handlers import register\n"
-        "@register('double')\n"
-        "def double(job, ctx):\n"
-        "    return {'value': job.raw_data * 2}\n"
-    )
+    pkg = handler_module(tmp_path, "my_handlers", "double", "{'value': job.raw_data * 2}")
     q = Queue(home / "queue", durable=False)
     q.enqueue_batch([Job(kind="double", raw_data=i) for i in range(6)])
     result = run_cli(
@@ -181,14 +185,7 @@ def test_many_processes_can_set_up_one_new_workspace_at_once(home: Path):
 
 
 def test_a_result_that_is_not_json_fails_the_job_once_and_clearly(home: Path, tmp_path: Path):
-    pkg = tmp_path / "mods2"
-    pkg.mkdir()
-    (pkg / "bad_result.py").write_text(
-        "from fundkit.handlers import register\n"
-        "@register('setty')\n"
-        "def setty(job, ctx):\n"
-        "    return {'ids': {1, 2}}\n"
-    )
+    pkg = handler_module(tmp_path, "bad_result", "setty", "{'ids': {1, 2}}")
     q = Queue(home / "queue", durable=False)
     q.enqueue(Job(kind="setty", max_retries=3))
     result = run_cli(

@@ -150,6 +150,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_work)
 
     p = sub.add_parser(
+        "sources", parents=[common], help="list the sources: built-in and sources.toml"
+    )
+    p.add_argument("--json", action="store_true", help="print every source in full as JSON")
+    p.set_defaults(func=cmd_sources)
+
+    p = sub.add_parser(
+        "fetch", parents=[common], help="fetch a source into a new run and queue its chunks"
+    )
+    p.add_argument("source", help="the source's name (see fundkit sources)")
+    p.add_argument(
+        "--chunk-size",
+        type=_positive_int,
+        default=None,
+        help="opportunities per job (default: the source's, 5)",
+    )
+    p.add_argument("--max-pages", type=_positive_int, default=None, help="stop after N pages")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print the run record as JSON")
+    p.set_defaults(func=cmd_fetch)
+
+    p = sub.add_parser(
         "reap", parents=[common], help="recover jobs of dead workers and expired leases now"
     )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -417,4 +438,56 @@ def cmd_requeue(args: argparse.Namespace) -> int:
         _print_json({"requeued": [j.id for j in jobs]})
     else:
         print(f"requeued {len(jobs)} job(s)")
+    return 0
+
+
+def cmd_sources(args: argparse.Namespace) -> int:
+    from fundkit.sources import load_sources
+
+    ws = _workspace(args)
+    sources = load_sources(ws.sources_path)
+    if args.json:
+        _print_json({name: src.public() for name, src in sources.items()})
+        return 0
+    width = max(len(n) for n in sources)
+    for name, src in sorted(sources.items()):
+        where = src.defined_in if src.defined_in == "built-in" else "sources.toml"
+        target = src.file or src.base_url or "(bundled)"
+        print(f"{name:<{width}}  {src.type:<14} {where:<12} {target}")
+    return 0
+
+
+def cmd_fetch(args: argparse.Namespace) -> int:
+    from fundkit.fetch import FetchReport, fetch
+    from fundkit.sources import get_source, load_sources
+
+    ws = _workspace(args)
+    source = get_source(load_sources(ws.sources_path), args.source)
+    bar: Any = None
+    if not (args.json or args.no_progress) and sys.stderr.isatty():
+        from tqdm import tqdm
+
+        bar = tqdm(unit="page", desc=f"fetch {source.id}", file=sys.stderr)
+
+    def on_page(report: FetchReport) -> None:
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(items=report.total_opportunities, refresh=False)
+
+    try:
+        report = fetch(
+            ws, source, chunk_size=args.chunk_size, max_pages=args.max_pages, on_page=on_page
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    if args.json:
+        _print_json(report.to_dict())
+    else:
+        print(
+            f"run {report.run_id}: {report.total_opportunities} opportunities from {report.pages} page(s), "
+            f"{report.jobs_created} job(s) of {report.chunk_size} queued"
+            f" ({report.duplicates_dropped} duplicates dropped, {report.detail_failures} detail failures,"
+            f" {report.retries} retries; stopped: {report.stop_reason})"
+        )
     return 0

@@ -225,16 +225,22 @@ class Queue:
         self._emit("created", job)
         return job
 
-    def enqueue_batch(self, jobs: Iterable[Job]) -> list[Job]:
-        """Add many jobs as one batch that appears in pending/ whole or not at all."""
-        jobs = list(jobs)
-        if not jobs:
-            return []
+    def enqueue_batch(self, jobs: Iterable[Job]) -> int:
+        """Add many jobs as one batch that appears in pending/ whole or not at all.
+
+        ``jobs`` may be a generator: each job is written as it comes, so a batch of any size
+        needs memory for one job at a time. Returns how many jobs were queued.
+        """
         stage = self._dirs["tmp"] / f"batch-{secrets.token_hex(8)}"
+        created: list[Job] = []  # slim copies (no payload) for the events
         try:
             stage.mkdir()
             for job in jobs:
                 self._write_file(stage / job.name.filename, self._prepare(job))
+                created.append(dataclasses.replace(job, raw_data=None, processing_config={}))
+            if not created:
+                stage.rmdir()
+                return 0
             if self.durable:
                 _fsync_path(stage)
             os.rename(stage, self._dirs["pending"] / stage.name)
@@ -246,9 +252,8 @@ class Queue:
             raise
         if self.durable:
             self._fsync_dir("pending")
-        for job in jobs:
-            self._emit("created", job)
-        return jobs
+        self._emit("created", None, jobs=created)
+        return len(created)
 
     def _prepare(self, job: Job) -> bytes:
         job.check_no_secrets()

@@ -8,6 +8,7 @@ issues add the runs, stages and opportunities tables here.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from collections.abc import Iterable, Sequence
@@ -38,7 +39,57 @@ SCHEMA = [
     CREATE INDEX job_events_at ON job_events (at);
     CREATE INDEX job_events_run ON job_events (run_id, event);
     """,
+    # version 2: the master run of each fetch (the original's pipeline_runs)
+    """
+    CREATE TABLE runs (
+        run_id TEXT PRIMARY KEY,
+        source_id TEXT NOT NULL,
+        source_type TEXT,
+        status TEXT NOT NULL,
+        started_at REAL,
+        finished_at REAL,
+        total_opportunities INTEGER,
+        total_reported INTEGER,
+        chunk_size INTEGER,
+        chunk_count INTEGER,
+        jobs_created INTEGER,
+        pages INTEGER,
+        api_calls INTEGER,
+        bytes INTEGER,
+        retries INTEGER,
+        duplicates_dropped INTEGER,
+        detail_failures INTEGER,
+        fetch_ms REAL,
+        stop_reason TEXT,
+        error TEXT,
+        config TEXT
+    );
+    CREATE INDEX runs_started ON runs (started_at);
+    """,
 ]
+
+RUN_COLUMNS = (
+    "run_id",
+    "source_id",
+    "source_type",
+    "status",
+    "started_at",
+    "finished_at",
+    "total_opportunities",
+    "total_reported",
+    "chunk_size",
+    "chunk_count",
+    "jobs_created",
+    "pages",
+    "api_calls",
+    "bytes",
+    "retries",
+    "duplicates_dropped",
+    "detail_failures",
+    "fetch_ms",
+    "stop_reason",
+    "error",
+)
 
 EVENT_COLUMNS = (
     "at",
@@ -113,6 +164,24 @@ class Store:
             raise
         return len(values)
 
+    def save_run(self, run: dict[str, Any], config: dict[str, Any]) -> None:
+        """Insert or update a run record (``config`` is the source, which holds no secret)."""
+        columns = (*RUN_COLUMNS, "config")
+        values = [run.get(c) for c in RUN_COLUMNS] + [json.dumps(config)]
+        updates = ", ".join(f"{c} = excluded.{c}" for c in columns[1:])
+        self.conn.execute(
+            f"INSERT INTO runs ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)}) "
+            f"ON CONFLICT (run_id) DO UPDATE SET {updates}",
+            values,
+        )
+
+    def runs(self, limit: int = 20) -> list[dict[str, Any]]:
+        """The newest runs first."""
+        cur = self.conn.execute(
+            f"SELECT {', '.join(RUN_COLUMNS)} FROM runs ORDER BY started_at DESC LIMIT ?", (limit,)
+        )
+        return [dict(zip(RUN_COLUMNS, row, strict=True)) for row in cur]
+
     def job_events(self, since: float = 0.0) -> list[dict[str, Any]]:
         """Job events at or after ``since`` (epoch seconds), oldest first."""
         cur = self.conn.execute(
@@ -149,6 +218,12 @@ class EventRecorder:
         self.queue: Any = None  # set by the caller once the queue exists
 
     def __call__(self, event: str, job: Any, info: dict[str, Any]) -> None:
+        if "jobs" in info:  # a batch: one row per job, one transaction
+            self.store.add_job_events([self._row(event, j, {}) for j in info["jobs"]])
+            return
+        self.store.add_job_events([self._row(event, job, info)])
+
+    def _row(self, event: str, job: Any, info: dict[str, Any]) -> dict[str, Any]:
         row: dict[str, Any] = {"at": time.time(), "event": event}
         if job is not None:
             row.update(
@@ -175,4 +250,4 @@ class EventRecorder:
                 done=stats.done,
                 failed=stats.failed,
             )
-        self.store.add_job_events([row])
+        return row

@@ -15,13 +15,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	touch $(STAMP)
 
-# Until the fetch and pipeline issues land, the main job is a queue demonstration:
-# 200 jobs in one batch, two of them poison, drained by two worker processes.
+# The main job, offline: fetch the bundled sample (Grants.gov formats, served in-process through
+# the grants.gov connector) into a run and queue its chunks. The chunk pipeline that works the
+# queue comes with issue 4; until then `make run` stops at the filled queue.
 run: $(STAMP)
 	$(BIN)/fundkit --home $(HOME_DIR) init
-	$(BIN)/fundkit --home $(HOME_DIR) enqueue sleep --count 200 --config '{"seconds": 0.005}' --run-id demo
-	$(BIN)/fundkit --home $(HOME_DIR) enqueue fail --count 2 --max-retries 2 --run-id demo
-	$(BIN)/fundkit --home $(HOME_DIR) work --workers 2 --retry-base 0.2
+	$(BIN)/fundkit --home $(HOME_DIR) fetch sample
 	$(BIN)/fundkit --home $(HOME_DIR) status
 
 lint: $(STAMP)
@@ -38,6 +37,7 @@ test: lint typecheck unit
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_queue.py
+	$(BIN)/python benchmarks/bench_fetch.py
 
 clean:
-	rm -rf $(VENV) queue/pending queue/processing queue/done queue/failed queue/corrupt queue/tmp queue/locks fundkit.db*
+	rm -rf $(VENV) queue/pending queue/processing queue/done queue/failed queue/corrupt queue/tmp queue/locks fundkit.db* runs/r*

@@ -72,7 +72,7 @@ def test_grants_gov_pages_details_raw_pages_and_chunks(home: Path):
 
 def test_identical_responses_are_stored_once(home: Path):
     hits, details = hits_and_details(12)
-    same = dict.fromkeys(details, {"id": 1, "synopsis": {}})  # every detail answer is identical
+    same = {key: {"id": 1, "synopsis": {}} for key in details}  # every answer is identical
     with Server(grants_gov(hits, same)) as server:
         ws = write_sources(home, gg_source(server.url, page_size=50))
         report = run_fetch(ws)

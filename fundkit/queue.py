@@ -38,7 +38,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from filelock import FileLock, Timeout
 
@@ -59,6 +59,17 @@ TMP_GRACE_S = 3600.0  # staging files older than this belong to a crashed writer
 LOCK_GRACE_S = 60.0  # a lock file this old with no claims and no holder is swept
 
 EventHook = Callable[[str, Job | None, dict[str, Any]], None]
+
+
+class JobRef(NamedTuple):
+    """The few fields of a job that an event records (a batch keeps these, not payloads)."""
+
+    id: str
+    run_id: str | None
+    source_id: str | None
+    kind: str
+    retry_count: int
+    worker: str | None
 
 
 @dataclass
@@ -232,12 +243,14 @@ class Queue:
         needs memory for one job at a time. Returns how many jobs were queued.
         """
         stage = self._dirs["tmp"] / f"batch-{secrets.token_hex(8)}"
-        created: list[Job] = []  # slim copies (no payload) for the events
+        created: list[JobRef] = []  # what the events need, not the payloads
         try:
             stage.mkdir()
             for job in jobs:
                 self._write_file(stage / job.name.filename, self._prepare(job))
-                created.append(dataclasses.replace(job, raw_data=None, processing_config={}))
+                created.append(
+                    JobRef(job.id, job.run_id, job.source_id, job.kind, job.retry_count, None)
+                )
             if not created:
                 stage.rmdir()
                 return 0

@@ -218,8 +218,12 @@ class EventRecorder:
         self.queue: Any = None  # set by the caller once the queue exists
 
     def __call__(self, event: str, job: Any, info: dict[str, Any]) -> None:
-        if "jobs" in info:  # a batch: one row per job, one transaction
-            self.store.add_job_events([self._row(event, j, {}) for j in info["jobs"]])
+        if "jobs" in info:  # a batch: one row per job, a transaction per thousand
+            jobs = info["jobs"]
+            for start in range(0, len(jobs), 1000):
+                self.store.add_job_events(
+                    [self._row(event, j, {}) for j in jobs[start : start + 1000]]
+                )
             return
         self.store.add_job_events([self._row(event, job, info)])
 

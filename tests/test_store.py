@@ -3,7 +3,7 @@ from __future__ import annotations
 import multiprocessing as mp
 from pathlib import Path
 
-from fundkit.store import Store
+from fundkit.store import SCHEMA, Store
 
 
 def _write_events(path: str, n: int) -> None:
@@ -17,7 +17,7 @@ def _write_events(path: str, n: int) -> None:
 def test_schema_is_created_once_and_reopened(tmp_path: Path):
     path = tmp_path / "f.db"
     with Store(path) as store:
-        assert store.conn.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert store.conn.execute("PRAGMA user_version").fetchone()[0] == len(SCHEMA)
     with Store(path) as store:
         assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 

@@ -264,6 +264,10 @@ def cmd_status(args: argparse.Namespace) -> int:
         {"file": s.file, "reason": s.reason, "from": s.origin, "at": s.at}
         for s in queue.set_aside_files()[: args.limit]
     ]
+    runs: list[dict[str, Any]] = []
+    if ws.db_path.exists():
+        with Store(ws.db_path) as store:
+            runs = store.runs(limit=5)
     if args.json:
         _print_json(
             {
@@ -272,6 +276,7 @@ def cmd_status(args: argparse.Namespace) -> int:
                 "processing": claims,
                 "failed": failed,
                 "set_aside": aside,
+                "recent_runs": runs,
             }
         )
         return 0
@@ -283,8 +288,16 @@ def cmd_status(args: argparse.Namespace) -> int:
         f"  set aside {stats.corrupt}"
     )
     print(f"oldest pending job: {'-' if age is None else f'{age:.1f} s old'}")
+    if runs:
+        print("recent runs:")
+        for r in runs:
+            print(
+                f"  {r['run_id']}  {r['source_id']:<14} {r['status']:<8} "
+                f"{r['total_opportunities'] or 0} opportunities, {r['jobs_created'] or 0} jobs"
+                + (f"  error: {r['error']}" if r["error"] else "")
+            )
     if stats.runs:
-        print("runs:")
+        print("jobs by run:")
         for run, counts in stats.runs.items():
             parts = "  ".join(f"{k} {v}" for k, v in counts.items())
             print(f"  {run or '(no run)':<28} {parts}")

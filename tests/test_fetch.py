@@ -272,6 +272,10 @@ def test_the_bundled_sample_goes_through_the_grants_gov_connector(home: Path):
     items = queued_items(ws)
     assert len(items) == report["total_opportunities"]
     assert all("detail" in i for i in items)
+    status = json.loads(run_cli(home, "status", "--json").stdout)
+    assert status["queue"]["pending"] == report["jobs_created"]
+    [run] = status["recent_runs"]
+    assert run["run_id"] == report["run_id"] and run["status"] == "queued"
 
 
 @pytest.mark.parametrize("suffix", ["jsonl", "json"])

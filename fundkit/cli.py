@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import threading
 import time
@@ -145,6 +146,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="import MODULE to register its handlers",
     )
     p.add_argument("--fast", action="store_true", help="skip fsync (not durable across power loss)")
+    p.add_argument(
+        "--llm",
+        choices=["rules", "anthropic", "auto"],
+        default="auto",
+        help="backend for chunk jobs (auto: anthropic when ANTHROPIC_API_KEY is set, else rules)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_work)
@@ -410,7 +417,14 @@ def cmd_work(args: argparse.Namespace) -> int:
         retry_cap=args.retry_cap,
         wait=not args.no_wait,
         imports=args.imports,
+        llm=args.llm,
     )
+    if args.llm == "auto":
+        chosen = "anthropic" if os.environ.get("ANTHROPIC_API_KEY") else "rules"
+        why = (
+            "ANTHROPIC_API_KEY is set" if chosen == "anthropic" else "ANTHROPIC_API_KEY is not set"
+        )
+        print(f"fundkit: language-model backend: {chosen} ({why})", file=sys.stderr)
     show = not (args.json or args.no_progress) and sys.stderr.isatty()
     with _Progress(Queue(ws.queue_dir), show):
         report = run_workers(options, args.workers)

@@ -15,7 +15,7 @@ import importlib
 import os
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +26,13 @@ from fundkit.queue import Queue
 
 @dataclass
 class JobContext:
-    """What a handler may use besides the job: the queue (for heartbeats) and the workspace."""
+    """What a handler may use besides the job: the queue (for heartbeats), the workspace and
+    the worker's settings (``llm``: the language-model backend)."""
 
     queue: Queue
     job: Job
     home: Path
+    settings: dict[str, Any] = field(default_factory=dict)
 
     def heartbeat(self, seconds: float | None = None) -> None:
         """Extend the job's lease; call it from long work so the reaper does not take the job."""
@@ -38,7 +40,11 @@ class JobContext:
 
 
 Handler = Callable[[Job, JobContext], dict[str, Any] | None]
+AfterJob = Callable[[Job, JobContext], None]
 _REGISTRY: dict[str, Handler] = {}
+_AFTER: dict[str, list[AfterJob]] = {}
+# Modules of fundkit's own that register handlers; imported on first use.
+BUILT_IN_MODULES = ("fundkit.pipeline.run",)
 
 
 def register(kind: str) -> Callable[[Handler], Handler]:
@@ -51,14 +57,36 @@ def register(kind: str) -> Callable[[Handler], Handler]:
     return decorate
 
 
+def after_job(kind: str) -> Callable[[AfterJob], AfterJob]:
+    """Register a callback run after each job of ``kind`` ends (done, or failed for good)."""
+
+    def decorate(func: AfterJob) -> AfterJob:
+        _AFTER.setdefault(kind, []).append(func)
+        return func
+
+    return decorate
+
+
+def _load_built_ins() -> None:
+    for name in BUILT_IN_MODULES:
+        importlib.import_module(name)
+
+
 def get(kind: str) -> Handler:
+    if kind not in _REGISTRY:
+        _load_built_ins()
     try:
         return _REGISTRY[kind]
     except KeyError:
         raise UnknownJobKindError(kind, kinds()) from None
 
 
+def after(kind: str) -> list[AfterJob]:
+    return _AFTER.get(kind, [])
+
+
 def kinds() -> list[str]:
+    _load_built_ins()
     return sorted(_REGISTRY)
 
 

@@ -12,6 +12,7 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,134 @@ SCHEMA = [
     );
     CREATE INDEX runs_started ON runs (started_at);
     """,
+    # version 3: the chunk pipeline's results and metrics
+    """
+    CREATE TABLE opportunities (
+        id INTEGER PRIMARY KEY,
+        source_id TEXT NOT NULL,
+        external_id TEXT NOT NULL,
+        norm_title TEXT NOT NULL,
+        opportunity_number TEXT,
+        title TEXT NOT NULL,
+        description TEXT,
+        agency_code TEXT,
+        agency_name TEXT,
+        status TEXT,
+        open_date TEXT,
+        close_date TEXT,
+        award_floor REAL,
+        award_ceiling REAL,
+        total_funding REAL,
+        expected_awards INTEGER,
+        cost_sharing INTEGER,
+        applicant_types TEXT,
+        funding_instruments TEXT,
+        categories TEXT,
+        assistance_listings TEXT,
+        url TEXT,
+        api_updated_at TEXT,
+        relevance_score REAL,
+        score_breakdown TEXT,
+        summary TEXT,
+        actionable_summary TEXT,
+        tags TEXT,
+        concerns TEXT,
+        included INTEGER NOT NULL DEFAULT 1,
+        filter_reason TEXT,
+        run_id TEXT,
+        job_id TEXT,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        UNIQUE (source_id, external_id)
+    );
+    CREATE INDEX opportunities_title ON opportunities (source_id, norm_title);
+    CREATE TABLE flow_paths (
+        id INTEGER PRIMARY KEY,
+        run_id TEXT,
+        job_id TEXT NOT NULL,
+        source_id TEXT,
+        external_id TEXT,
+        title TEXT,
+        path_type TEXT,
+        path_reason TEXT,
+        match_method TEXT,
+        changed_fields TEXT,
+        stages TEXT,
+        final_outcome TEXT NOT NULL,
+        relevance_score REAL,
+        tokens INTEGER,
+        cost_usd REAL,
+        processing_ms REAL,
+        at REAL NOT NULL
+    );
+    CREATE INDEX flow_paths_run ON flow_paths (run_id);
+    CREATE INDEX flow_paths_job ON flow_paths (job_id);
+    CREATE TABLE stage_metrics (
+        job_id TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        run_id TEXT,
+        stage TEXT NOT NULL,
+        stage_order INTEGER,
+        status TEXT NOT NULL,
+        started_at REAL,
+        duration_ms REAL,
+        input_count INTEGER,
+        output_count INTEGER,
+        api_calls INTEGER,
+        input_tokens INTEGER,
+        output_tokens INTEGER,
+        cache_read_tokens INTEGER,
+        cache_write_tokens INTEGER,
+        cost_usd REAL,
+        details TEXT,
+        PRIMARY KEY (job_id, attempt, stage)
+    );
+    CREATE INDEX stage_metrics_run ON stage_metrics (run_id);
+    CREATE TABLE llm_calls (
+        id INTEGER PRIMARY KEY,
+        run_id TEXT,
+        job_id TEXT,
+        attempt INTEGER,
+        stage TEXT,
+        model TEXT,
+        input_tokens INTEGER,
+        output_tokens INTEGER,
+        cache_read_tokens INTEGER,
+        cache_write_tokens INTEGER,
+        cost_usd REAL,
+        duration_ms REAL,
+        outcome TEXT,
+        error TEXT,
+        at REAL NOT NULL
+    );
+    CREATE INDEX llm_calls_run ON llm_calls (run_id);
+    CREATE TABLE dedupe_stats (
+        job_id TEXT PRIMARY KEY,
+        run_id TEXT,
+        checked INTEGER,
+        new INTEGER,
+        updates INTEGER,
+        skips INTEGER,
+        id_matches INTEGER,
+        title_matches INTEGER,
+        freshness_skips INTEGER,
+        queries INTEGER,
+        llm_bypassed INTEGER,
+        duration_ms REAL
+    );
+    CREATE INDEX dedupe_stats_run ON dedupe_stats (run_id);
+    CREATE TABLE job_results (
+        job_id TEXT PRIMARY KEY,
+        run_id TEXT,
+        stored_at REAL NOT NULL,
+        result TEXT NOT NULL
+    );
+    CREATE INDEX job_results_run ON job_results (run_id);
+    ALTER TABLE runs ADD COLUMN jobs_completed INTEGER;
+    ALTER TABLE runs ADD COLUMN jobs_failed INTEGER;
+    ALTER TABLE runs ADD COLUMN closed_at REAL;
+    ALTER TABLE runs ADD COLUMN totals TEXT;
+    """,
 ]
 
 RUN_COLUMNS = (
@@ -108,6 +237,21 @@ EVENT_COLUMNS = (
     "done",
     "failed",
 )
+
+
+@dataclass
+class ChunkWrite:
+    """Everything one chunk job writes, in one transaction."""
+
+    job_id: str
+    run_id: str | None
+    inserts: list[dict[str, Any]] = field(default_factory=list)
+    updates: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    flow_paths: list[dict[str, Any]] = field(default_factory=list)
+    stages: list[dict[str, Any]] = field(default_factory=list)
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    dedupe: dict[str, Any] | None = None
+    result: dict[str, Any] = field(default_factory=dict)
 
 
 class Store:
@@ -181,6 +325,189 @@ class Store:
             f"SELECT {', '.join(RUN_COLUMNS)} FROM runs ORDER BY started_at DESC LIMIT ?", (limit,)
         )
         return [dict(zip(RUN_COLUMNS, row, strict=True)) for row in cur]
+
+    # -- the chunk pipeline ------------------------------------------------------------------
+
+    def lookup_opportunities(
+        self, source_id: str, external_ids: Sequence[str], norm_titles: Sequence[str]
+    ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+        """Stored rows of a source by external id and by normalised title (two indexed queries)."""
+        by_id: dict[str, dict[str, Any]] = {}
+        by_title: dict[str, dict[str, Any]] = {}
+        if external_ids:
+            marks = ", ".join("?" for _ in external_ids)
+            for row in self._rows(
+                f"SELECT * FROM opportunities WHERE source_id = ? AND external_id IN ({marks})",
+                (source_id, *external_ids),
+            ):
+                by_id[row["external_id"]] = row
+        if norm_titles:
+            marks = ", ".join("?" for _ in norm_titles)
+            for row in self._rows(
+                f"SELECT * FROM opportunities WHERE source_id = ? AND norm_title IN ({marks}) ORDER BY id",
+                (source_id, *norm_titles),
+            ):
+                by_title.setdefault(row["norm_title"], row)
+        return by_id, by_title
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        cur = self.conn.execute(sql, params)
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur]
+
+    def job_result(self, job_id: str) -> dict[str, Any] | None:
+        row = self.conn.execute(
+            "SELECT result FROM job_results WHERE job_id = ?", (job_id,)
+        ).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def save_chunk(self, chunk: ChunkWrite) -> bool:
+        """Write a chunk's results and metrics in one transaction; False if the job was already
+        stored (a retry after a crash between storing and completing): then nothing changes."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            if self.conn.execute(
+                "SELECT 1 FROM job_results WHERE job_id = ?", (chunk.job_id,)
+            ).fetchone():
+                self.conn.execute("ROLLBACK")
+                return False
+            for row in chunk.inserts:
+                cols = list(row)
+                self.conn.execute(
+                    f"INSERT INTO opportunities ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)}) "
+                    "ON CONFLICT (source_id, external_id) DO NOTHING",
+                    [row[c] for c in cols],
+                )
+            for row_id, changes in chunk.updates:
+                sets = ", ".join(f"{c} = ?" for c in changes)
+                self.conn.execute(
+                    f"UPDATE opportunities SET {sets}, updated_at = ? WHERE id = ?",
+                    [*changes.values(), time.time(), row_id],
+                )
+            self._insert_many("flow_paths", chunk.flow_paths)
+            self._write_attempt(chunk.stages, chunk.calls)
+            self._insert_many("dedupe_stats", [chunk.dedupe] if chunk.dedupe else [], replace=True)
+            self.conn.execute(
+                "INSERT INTO job_results (job_id, run_id, stored_at, result) VALUES (?, ?, ?, ?)",
+                (chunk.job_id, chunk.run_id, time.time(), json.dumps(chunk.result)),
+            )
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        return True
+
+    def save_failed_attempt(
+        self, stages: list[dict[str, Any]], calls: list[dict[str, Any]]
+    ) -> None:
+        """A failed attempt's stage metrics and model calls: the tokens were paid for."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            self._write_attempt(stages, calls)
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+
+    def _write_attempt(self, stages: list[dict[str, Any]], calls: list[dict[str, Any]]) -> None:
+        self._insert_many("stage_metrics", stages, replace=True)
+        self._insert_many("llm_calls", calls)
+
+    def _insert_many(self, table: str, rows: list[dict[str, Any]], replace: bool = False) -> None:
+        if not rows:
+            return
+        cols = list(rows[0])
+        verb = "INSERT OR REPLACE" if replace else "INSERT"
+        self.conn.executemany(
+            f"{verb} INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})",
+            [[r.get(c) for c in cols] for r in rows],
+        )
+
+    def close_run_if_done(self, run_id: str) -> str | None:
+        """Close a run once each of its jobs is stored or has failed for good; return its status."""
+        row = self.conn.execute(
+            "SELECT jobs_created FROM runs WHERE run_id = ?", (run_id,)
+        ).fetchone()
+        if row is None or row[0] is None:
+            return None
+        stored = {
+            r[0]
+            for r in self.conn.execute("SELECT job_id FROM job_results WHERE run_id = ?", (run_id,))
+        }
+        failed = {
+            r[0]
+            for r in self.conn.execute(
+                "SELECT DISTINCT job_id FROM job_events WHERE run_id = ? AND event = 'failed'",
+                (run_id,),
+            )
+        } - stored
+        if len(stored) + len(failed) < row[0]:
+            return None
+        status = "completed" if not failed else "failed" if not stored else "completed_with_errors"
+        totals = self.run_totals(run_id)
+        self.conn.execute(
+            "UPDATE runs SET status = ?, jobs_completed = ?, jobs_failed = ?, closed_at = ?, totals = ? "
+            "WHERE run_id = ?",
+            (status, len(stored), len(failed), time.time(), json.dumps(totals), run_id),
+        )
+        return status
+
+    def run_totals(self, run_id: str) -> dict[str, Any]:
+        """Stage times and counts, tokens, cost and flow outcomes of a run, from its rows."""
+        stages = {
+            r["stage"]: r
+            for r in self._rows(
+                "SELECT stage, COUNT(*) AS attempts, SUM(duration_ms) AS duration_ms, "
+                "SUM(input_count) AS input_count, SUM(output_count) AS output_count, "
+                "SUM(api_calls) AS api_calls FROM stage_metrics WHERE run_id = ? AND status = 'completed' "
+                "GROUP BY stage",
+                (run_id,),
+            )
+        }
+        tokens = self._rows(
+            "SELECT COUNT(*) AS calls, COALESCE(SUM(input_tokens), 0) AS input_tokens, "
+            "COALESCE(SUM(output_tokens), 0) AS output_tokens, COALESCE(SUM(cache_read_tokens), 0) "
+            "AS cache_read_tokens, COALESCE(SUM(cache_write_tokens), 0) AS cache_write_tokens, "
+            "COALESCE(SUM(cost_usd), 0) AS cost_usd FROM llm_calls WHERE run_id = ?",
+            (run_id,),
+        )[0]
+        flows = {
+            r["final_outcome"]: r["n"]
+            for r in self._rows(
+                "SELECT final_outcome, COUNT(*) AS n FROM flow_paths WHERE run_id = ? GROUP BY final_outcome",
+                (run_id,),
+            )
+        }
+        paths = {
+            r["path_type"]: r["n"]
+            for r in self._rows(
+                "SELECT path_type, COUNT(*) AS n FROM flow_paths WHERE run_id = ? GROUP BY path_type",
+                (run_id,),
+            )
+        }
+        return {"stages": stages, "llm": tokens, "outcomes": flows, "paths": paths}
+
+    def run(self, run_id: str) -> dict[str, Any] | None:
+        rows = self._rows("SELECT * FROM runs WHERE run_id = ?", (run_id,))
+        if not rows:
+            return None
+        run = rows[0]
+        for key in ("config", "totals"):
+            if run.get(key):
+                run[key] = json.loads(run[key])
+        return run
+
+    def opportunities(
+        self, source_id: str | None = None, include_filtered: bool = False
+    ) -> list[dict[str, Any]]:
+        sql = "SELECT * FROM opportunities WHERE 1 = 1"
+        params: list[Any] = []
+        if source_id:
+            sql += " AND source_id = ?"
+            params.append(source_id)
+        if not include_filtered:
+            sql += " AND included = 1"
+        return self._rows(sql + " ORDER BY relevance_score DESC, id", params)
 
     def job_events(self, since: float = 0.0) -> list[dict[str, Any]]:
         """Job events at or after ``since`` (epoch seconds), oldest first."""

@@ -48,6 +48,7 @@ class WorkerOptions:
     reap_seconds: float = 30.0
     imports: list[str] = field(default_factory=list)
     record_events: bool = True
+    llm: str = "auto"  # the language-model backend for chunk jobs: rules | anthropic | auto
 
 
 @dataclass
@@ -237,7 +238,7 @@ class Worker:
             report.failed += 1
             return
         self._seed_estimate(job.kind)
-        ctx = JobContext(queue, job, self.workspace.home)
+        ctx = JobContext(queue, job, self.workspace.home, {"llm": self.options.llm})
         started = time.perf_counter()
         try:
             self._in_handler = True
@@ -254,6 +255,7 @@ class Worker:
             if self._finish(queue.fail, job, report, exc):
                 if job.status is JobStatus.FAILED:
                     report.failed += 1
+                    self._after(job, ctx)
                 else:
                     report.retried += 1
             return
@@ -272,6 +274,16 @@ class Worker:
             return
         if self._finish(queue.complete, job, report, result):
             report.done += 1
+            self._after(job, ctx)
+
+    @staticmethod
+    def _after(job: Job, ctx: JobContext) -> None:
+        """Callbacks registered for the job's kind (closing a run); their errors are logged."""
+        for callback in handlers.after(job.kind):
+            try:
+                callback(job, ctx)
+            except Exception:
+                log.exception("after-job callback for %s failed", job.id)
 
     def _finish(self, action: Any, job: Job, report: WorkerReport, *args: Any) -> bool:
         """Complete, fail or release a job; a refused stale claim is counted, not raised."""

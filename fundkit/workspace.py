@@ -9,6 +9,7 @@ A workspace is one folder::
       runs/                               one folder per run (raw pages, records)
       fundkit.db                          the SQLite store (job events and, later, results)
       sources.toml                        the user's sources
+      profile.toml                        the interest profile that scores opportunities
 
 HOME is ``--home DIR``, else ``$FUNDKIT_HOME``, else the current directory.
 """
@@ -24,6 +25,7 @@ from fundkit.errors import ConfigError
 HOME_ENV = "FUNDKIT_HOME"
 DB_NAME = "fundkit.db"
 SOURCES_NAME = "sources.toml"
+PROFILE_NAME = "profile.toml"
 
 SOURCES_TEMPLATE = """\
 # fundkit sources: each [sources.NAME] table adds a source or overrides a built-in one.
@@ -62,6 +64,10 @@ class Workspace:
     def sources_path(self) -> Path:
         return self.home / SOURCES_NAME
 
+    @property
+    def profile_path(self) -> Path:
+        return self.home / PROFILE_NAME
+
     def init(self) -> list[Path]:
         """Create the workspace's folders and files; return what was created."""
         from fundkit.queue import Queue
@@ -76,13 +82,19 @@ class Workspace:
                 if not path.is_dir():
                     raise ConfigError("is not a folder", path=path) from None
         created += Queue.create_dirs(self.queue_dir)
-        try:
-            # Exclusive create: several workers may start at once on a new workspace.
-            with self.sources_path.open("x", encoding="utf-8") as f:
-                f.write(SOURCES_TEMPLATE)
-            created.append(self.sources_path)
-        except FileExistsError:
-            pass
+        from fundkit.pipeline.analyze import DEFAULT_PROFILE
+
+        for path, text in (
+            (self.sources_path, SOURCES_TEMPLATE),
+            (self.profile_path, DEFAULT_PROFILE),
+        ):
+            try:
+                # Exclusive create: several workers may start at once on a new workspace.
+                with path.open("x", encoding="utf-8") as f:
+                    f.write(text)
+                created.append(path)
+            except FileExistsError:
+                pass
         if not self.db_path.exists():
             created.append(self.db_path)
         Store(self.db_path).close()

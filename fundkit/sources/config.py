@@ -79,7 +79,7 @@ class Source(_Model):
     id_path: str = "id"
     pagination: Pagination = Field(default_factory=Pagination)
     detail: Detail | None = None
-    mapping: dict[str, str] = Field(default_factory=dict)
+    mapping: dict[str, str | list[str]] = Field(default_factory=dict)
     instructions: str = ""
     chunk_size: int = Field(5, gt=0, le=1000)
     max_items: int = Field(1_000_000, gt=0)
@@ -115,15 +115,15 @@ class Source(_Model):
         return self.model_dump(mode="json", by_alias=True, exclude={"headers"})
 
 
-GRANTS_GOV_MAPPING = {
+GRANTS_GOV_MAPPING: dict[str, str | list[str]] = {
     "external_id": "id",
-    "opportunity_number": "number",
-    "title": "title",
-    "agency_code": "agencyCode",
-    "agency_name": "agencyName",
+    "opportunity_number": ["number", "detail.opportunityNumber"],
+    "title": ["title", "detail.opportunityTitle"],
+    "agency_code": ["agencyCode", "detail.owningAgencyCode"],
+    "agency_name": ["agencyName", "detail.synopsis.agencyName"],
     "status": "oppStatus",
-    "open_date": "openDate",
-    "close_date": "closeDate",
+    "open_date": ["openDate", "detail.synopsis.postingDate"],
+    "close_date": ["closeDate", "detail.synopsis.responseDate"],
     "description": "detail.synopsis.synopsisDesc",
     "award_floor": "detail.synopsis.awardFloor",
     "award_ceiling": "detail.synopsis.awardCeiling",
@@ -137,7 +137,7 @@ GRANTS_GOV_MAPPING = {
     "api_updated_at": "detail.synopsis.lastUpdatedDate",
 }
 
-SIMPLER_MAPPING = {
+SIMPLER_MAPPING: dict[str, str | list[str]] = {
     "external_id": "opportunity_id",
     "opportunity_number": "opportunity_number",
     "title": "opportunity_title",

@@ -177,6 +177,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the run record as JSON")
     p.set_defaults(func=cmd_fetch)
 
+    p = sub.add_parser("opportunities", parents=[common], help="list stored opportunities")
+    p.add_argument("--source", default=None, help="only this source")
+    p.add_argument("--all", action="store_true", help="include the filtered-out ones (marked)")
+    p.add_argument(
+        "--limit", type=int, default=50, help="how many to print (default 50; --json: all)"
+    )
+    p.add_argument(
+        "--json", action="store_true", help="print them as JSON with every canonical field"
+    )
+    p.set_defaults(func=cmd_opportunities)
+
+    p = sub.add_parser("runs", parents=[common], help="list runs, or show one: runs show RUN_ID")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    runs_sub = p.add_subparsers(dest="runs_command", metavar="show", parser_class=_Parser)
+    show = runs_sub.add_parser(
+        "show", parents=[common], help="one run: totals, stages, tokens, cost, flows"
+    )
+    show.add_argument("run_id", metavar="RUN_ID")
+    show.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_runs)
+
     p = sub.add_parser(
         "reap", parents=[common], help="recover jobs of dead workers and expired leases now"
     )
@@ -518,3 +539,92 @@ def cmd_fetch(args: argparse.Namespace) -> int:
             f" {report.retries} retries; stopped: {report.stop_reason})"
         )
     return 0
+
+
+LIST_FIELDS = (
+    "applicant_types",
+    "funding_instruments",
+    "categories",
+    "assistance_listings",
+    "tags",
+    "concerns",
+)
+
+
+def cmd_opportunities(args: argparse.Namespace) -> int:
+    ws = _workspace(args)
+    if not ws.db_path.exists():
+        raise UsageError(f"no store in {ws.home}: run fundkit fetch and fundkit work first")
+    with Store(ws.db_path) as store:
+        rows = store.opportunities(args.source, include_filtered=args.all)
+    for row in rows:
+        for key in (*LIST_FIELDS, "score_breakdown"):
+            row[key] = (
+                json.loads(row[key]) if row.get(key) else ([] if key != "score_breakdown" else {})
+            )
+        row["included"] = bool(row["included"])
+        row["cost_sharing"] = None if row["cost_sharing"] is None else bool(row["cost_sharing"])
+        for key in ("id", "norm_title", "job_id"):
+            row.pop(key, None)
+    if args.json:
+        _print_json(rows)
+        return 0
+    print(f"{len(rows)} opportunities" + (" (filtered-out ones marked with x)" if args.all else ""))
+    for row in rows[: args.limit]:
+        mark = " " if row["included"] else "x"
+        score = "-" if row["relevance_score"] is None else f"{row['relevance_score']:4.1f}"
+        print(
+            f"{mark} {score}  {row['status'] or '?':<8} {row['close_date'] or '-':<10}  "
+            f"{row['title'][:70]}  [{row['source_id']}:{row['external_id']}]"
+        )
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    ws = _workspace(args)
+    if not ws.db_path.exists():
+        raise UsageError(f"no store in {ws.home}: run fundkit fetch first")
+    with Store(ws.db_path) as store:
+        if args.runs_command == "show":
+            run = store.run(args.run_id)
+            if run is None:
+                raise FundkitError(f"no run {args.run_id}")
+            run["totals"] = run.get("totals") or store.run_totals(args.run_id)
+            if args.json:
+                _print_json(run)
+                return 0
+            _print_run(run)
+            return 0
+        runs = store.runs(limit=1000)
+    if args.json:
+        _print_json(runs)
+        return 0
+    for r in runs:
+        print(
+            f"{r['run_id']}  {r['source_id']:<14} {r['status']:<21} "
+            f"{r['total_opportunities'] or 0:>6} opportunities  {r['jobs_created'] or 0:>5} jobs"
+        )
+    return 0
+
+
+def _print_run(run: dict[str, Any]) -> None:
+    totals = run["totals"]
+    print(f"run {run['run_id']}  source {run['source_id']}  status {run['status']}")
+    print(
+        f"fetch: {run['total_opportunities']} opportunities, {run['pages']} pages, {run['api_calls']} API calls, "
+        f"{run['bytes']} bytes, {run['fetch_ms']} ms; {run['jobs_created']} jobs of {run['chunk_size']}"
+    )
+    if run.get("jobs_completed") is not None:
+        print(f"jobs: {run['jobs_completed']} completed, {run['jobs_failed']} failed")
+    for name, st in totals.get("stages", {}).items():
+        print(
+            f"  {name:<8} {st['duration_ms']:10.1f} ms  in {st['input_count']:>6}  out {st['output_count']:>6}"
+            f"  model calls {st['api_calls']}"
+        )
+    llm = totals.get("llm", {})
+    print(
+        f"model: {llm.get('calls', 0)} calls, {llm.get('input_tokens', 0)} in / {llm.get('output_tokens', 0)} out tokens "
+        f"(cache read {llm.get('cache_read_tokens', 0)}, write {llm.get('cache_write_tokens', 0)}), ${llm.get('cost_usd', 0):.4f}"
+    )
+    print("paths: " + ", ".join(f"{k} {v}" for k, v in totals.get("paths", {}).items()))
+    print("outcomes: " + ", ".join(f"{k} {v}" for k, v in totals.get("outcomes", {}).items()))

@@ -108,6 +108,10 @@ SCHEMA = [
         UNIQUE (source_id, external_id)
     );
     CREATE INDEX opportunities_title ON opportunities (source_id, norm_title);
+    -- dedupe treats one normalised title (10+ characters) in a source as one opportunity;
+    -- this keeps two workers from both inserting it
+    CREATE UNIQUE INDEX opportunities_one_title ON opportunities (source_id, norm_title)
+        WHERE length(norm_title) >= 10;
     CREATE TABLE flow_paths (
         id INTEGER PRIMARY KEY,
         run_id TEXT,
@@ -373,17 +377,28 @@ class Store:
                 return False
             for row in chunk.inserts:
                 cols = list(row)
-                self.conn.execute(
+                cur = self.conn.execute(
                     f"INSERT INTO opportunities ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)}) "
-                    "ON CONFLICT (source_id, external_id) DO NOTHING",
+                    "ON CONFLICT DO NOTHING",
                     [row[c] for c in cols],
                 )
+                if cur.rowcount == 0:  # another job stored it since our dedupe looked
+                    for path in chunk.flow_paths:
+                        if path["external_id"] == row["external_id"] and path["path_type"] == "NEW":
+                            path.update(
+                                path_type="SKIP",
+                                path_reason="stored_meanwhile_by_another_job",
+                                final_outcome="skipped",
+                            )
             for row_id, changes in chunk.updates:
                 sets = ", ".join(f"{c} = ?" for c in changes)
                 self.conn.execute(
                     f"UPDATE opportunities SET {sets}, updated_at = ? WHERE id = ?",
                     [*changes.values(), time.time(), row_id],
                 )
+            for path in chunk.flow_paths:
+                outcome = path["final_outcome"]
+                chunk.result[outcome] = chunk.result.get(outcome, 0) + 1
             self._insert_many("flow_paths", chunk.flow_paths)
             self._write_attempt(chunk.stages, chunk.calls)
             self._insert_many("dedupe_stats", [chunk.dedupe] if chunk.dedupe else [], replace=True)
@@ -460,7 +475,7 @@ class Store:
                 "SELECT stage, COUNT(*) AS attempts, SUM(duration_ms) AS duration_ms, "
                 "SUM(input_count) AS input_count, SUM(output_count) AS output_count, "
                 "SUM(api_calls) AS api_calls FROM stage_metrics WHERE run_id = ? AND status = 'completed' "
-                "GROUP BY stage",
+                "GROUP BY stage ORDER BY MIN(stage_order)",
                 (run_id,),
             )
         }
@@ -539,10 +554,11 @@ class EventRecorder:
     most every ``depth_every`` seconds instead of at every event.
     """
 
-    def __init__(self, store: Store, depth_every: float = 1.0):
+    def __init__(self, store: Store, depth_every: float | None = None):
         self.store = store
-        self.depth_every = depth_every
+        self.depth_every = depth_every  # None: 10x what a count costs, at least 0.1 s
         self.queue: Any = None  # set by the caller once the queue exists
+        self._count_cost = 0.0
 
     def __call__(self, event: str, job: Any, info: dict[str, Any]) -> None:
         if "jobs" in info:  # a batch: one row per job, a transaction per thousand
@@ -574,7 +590,15 @@ class EventRecorder:
             row["error_type"] = error.get("type")
             row["error_message"] = error.get("message")
         if self.queue is not None:
-            stats = self.queue.stats(max_age=self.depth_every)
+            every = (
+                self.depth_every
+                if self.depth_every is not None
+                else max(0.1, 10 * self._count_cost)
+            )
+            started = time.perf_counter()
+            stats = self.queue.stats(max_age=every)
+            if stats.at >= time.time() - 0.001:  # a fresh count: learn what it costs
+                self._count_cost = time.perf_counter() - started
             row.update(
                 pending=stats.pending,
                 processing=stats.processing,

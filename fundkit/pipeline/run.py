@@ -288,12 +288,9 @@ def _run_stages(
                 method=d.method,
             )
 
-    outcomes: dict[str, int] = {}
-    for f in flow:
-        outcomes[f["final_outcome"]] = outcomes.get(f["final_outcome"], 0) + 1
+    # The outcome counts are added by the store, after it knows what it really inserted.
     write.result = {
         "items": len(items),
-        **outcomes,
         "tokens": sum(c.input_tokens + c.output_tokens for c in m.calls),
     }
     # The store stage's row goes in with the data it describes; its time is set after commit.

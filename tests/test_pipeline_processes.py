@@ -1,0 +1,117 @@
+"""The pipeline through the real CLI and real worker processes."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from fundkit.pipeline.dedupe import normalize_title
+from fundkit.sources.sample_data import build_sample
+
+from conftest import cli_env, run_cli
+
+pytestmark = pytest.mark.slow
+
+
+def expected_rows() -> int:
+    """The sample's distinct opportunities by dedupe's rules: one row per normalised title."""
+    hits, _ = build_sample()
+    titles = {h["id"]: h["title"] for h in hits}
+    return len({normalize_title(t) if len(t) >= 10 else f"id:{i}" for i, t in titles.items()})
+
+
+def test_fetch_sample_then_work_stores_it_all_with_every_metric(home: Path):
+    fetched = run_cli(home, "fetch", "sample", "--json")
+    assert fetched.returncode == 0, fetched.stderr
+    run_id = json.loads(fetched.stdout)["run_id"]
+    work = run_cli(home, "work", "--workers", "2", "--json")
+    assert work.returncode == 0, work.stderr
+    assert "language-model backend: rules (ANTHROPIC_API_KEY is not set)" in work.stderr
+    assert json.loads(work.stdout)["done"] == 68
+    db = home / "fundkit.db"
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT COUNT(*), SUM(included) FROM opportunities").fetchone()
+        paths = dict(
+            conn.execute("SELECT path_type, COUNT(*) FROM flow_paths GROUP BY path_type").fetchall()
+        )
+        stages = conn.execute(
+            "SELECT COUNT(DISTINCT job_id), COUNT(*) FROM stage_metrics WHERE status='completed'"
+        ).fetchone()
+    assert rows[0] == expected_rows() and 0 < rows[1] < rows[0]
+    assert paths["NEW"] == rows[0] and sum(paths.values()) == 340
+    assert stages == (68, 68 * 5)
+    show = json.loads(run_cli(home, "runs", "show", run_id, "--json").stdout)
+    assert (
+        show["status"] == "completed" and show["jobs_completed"] == 68 and show["jobs_failed"] == 0
+    )
+    assert list(show["totals"]["stages"]) == ["extract", "dedupe", "analyze", "filter", "store"]
+    assert show["totals"]["outcomes"]["stored"] == rows[1]
+    listed = json.loads(run_cli(home, "opportunities", "--json").stdout)
+    everything = json.loads(run_cli(home, "opportunities", "--all", "--json").stdout)
+    assert len(listed) == rows[1] and len(everything) == rows[0]
+    assert all(o["included"] for o in listed) and any(not o["included"] for o in everything)
+    assert {"external_id", "title", "award_ceiling", "close_date", "relevance_score"} <= set(
+        listed[0]
+    )
+    again = run_cli(home, "fetch", "sample", "--json")
+    run_cli(home, "work", "--json")
+    with sqlite3.connect(db) as conn:
+        second = dict(
+            conn.execute(
+                "SELECT path_type, COUNT(*) FROM flow_paths WHERE run_id = ? GROUP BY path_type",
+                (json.loads(again.stdout)["run_id"],),
+            ).fetchall()
+        )
+    assert second == {"SKIP": 340}
+
+
+def test_a_worker_killed_after_storing_changes_nothing_on_retry(home: Path, tmp_path: Path):
+    mods = tmp_path / "mods"
+    mods.mkdir()
+    marker = tmp_path / "crashed"
+    (mods / "crash_after_store.py").write_text(
+        "import os, signal\n"
+        "from fundkit.handlers import register\n"
+        "from fundkit.pipeline.run import handle_chunk\n"
+        "@register('chunk')\n"
+        "def crash_after_store(job, ctx):\n"
+        "    result = handle_chunk(job, ctx)\n"
+        f"    if not os.path.exists({str(marker)!r}):\n"
+        f"        open({str(marker)!r}, 'w').close()\n"
+        "        os.kill(os.getpid(), signal.SIGKILL)  # stored, not completed\n"
+        "    return result\n"
+    )
+    assert run_cli(home, "fetch", "sample", "--chunk-size", "20").returncode == 0
+    crashed = run_cli(
+        home,
+        "work",
+        "--import",
+        "crash_after_store",
+        "--max-jobs",
+        "1",
+        env=cli_env(PYTHONPATH=str(mods)),
+    )
+    assert crashed.returncode == -9 and marker.exists()
+    db = home / "fundkit.db"
+    with sqlite3.connect(db) as conn:
+        before = conn.execute(
+            "SELECT COUNT(*), COUNT(DISTINCT external_id) FROM opportunities"
+        ).fetchone()
+        stored_job = conn.execute("SELECT job_id FROM job_results").fetchall()
+    assert len(stored_job) == 1 and before[0] == before[1] > 0
+    resumed = run_cli(home, "work", "--retry-base", "0.05", "--json")
+    assert resumed.returncode == 0, resumed.stderr
+    report = json.loads(resumed.stdout)
+    assert report["recovered"] == 1 and report["failed"] == 0
+    with sqlite3.connect(db) as conn:
+        total, distinct = conn.execute(
+            "SELECT COUNT(*), COUNT(DISTINCT external_id) FROM opportunities"
+        ).fetchone()
+        first_job_rows = conn.execute(
+            "SELECT COUNT(*) FROM flow_paths WHERE job_id = ?", (stored_job[0][0],)
+        ).fetchone()[0]
+    assert total == distinct == expected_rows()  # nothing twice
+    assert first_job_rows == 20  # the retried job added no second set of flow paths

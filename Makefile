@@ -16,12 +16,14 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # The main job, offline: fetch the bundled sample (Grants.gov formats, served in-process through
-# the grants.gov connector) into a run and queue its chunks. The chunk pipeline that works the
-# queue comes with issue 4; until then `make run` stops at the filled queue.
+# the grants.gov connector) into a run, work its chunk jobs through the pipeline with the rules
+# backend, and show the run and the best opportunities.
 run: $(STAMP)
 	$(BIN)/fundkit --home $(HOME_DIR) init
 	$(BIN)/fundkit --home $(HOME_DIR) fetch sample
-	$(BIN)/fundkit --home $(HOME_DIR) status
+	$(BIN)/fundkit --home $(HOME_DIR) work --workers 2 --llm rules
+	$(BIN)/fundkit --home $(HOME_DIR) runs
+	$(BIN)/fundkit --home $(HOME_DIR) opportunities --limit 10
 
 lint: $(STAMP)
 	$(BIN)/ruff check fundkit tests benchmarks
@@ -38,6 +40,7 @@ test: lint typecheck unit
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_queue.py
 	$(BIN)/python benchmarks/bench_fetch.py
+	$(BIN)/python benchmarks/bench_pipeline.py
 
 clean:
 	rm -rf $(VENV) queue/pending queue/processing queue/done queue/failed queue/corrupt queue/tmp queue/locks fundkit.db* runs/r*

@@ -440,6 +440,9 @@ def cmd_work(args: argparse.Namespace) -> int:
         imports=args.imports,
         llm=args.llm,
     )
+    from fundkit import handlers
+
+    handlers.import_modules(args.imports)  # a bad --import is a usage error, said before anything else
     if args.llm == "auto":
         chosen = "anthropic" if os.environ.get("ANTHROPIC_API_KEY") else "rules"
         why = (

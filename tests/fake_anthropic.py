@@ -12,35 +12,42 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 from servers import Server
 
-from fundkit.llm.anthropic import EXTRACT_FIELDS
+from fundkit.llm.anthropic import ENHANCE_SYSTEM, EXTRACT_FIELDS
 from fundkit.llm.rules import record_from_item
 
 Reply = tuple[int, dict[str, str], bytes]
 Answer = Reply | Callable[[dict[str, Any]], Reply]
 JSON_HEADERS = {"content-type": "application/json", "request-id": "req_fake"}
 RECORD = re.compile(r'<record index="(\d+)">\n(.*?)\n</record>', re.S)
+SOURCE = re.compile(r"<source>\n(.*?)\n</source>", re.S)
 
 
 class FakeAnthropic:
-    """``with FakeAnthropic() as fake:`` then ``fake.answer(...)`` and read ``fake.requests``."""
+    """``with FakeAnthropic() as fake:`` then ``fake.answer(...)`` and read ``fake.requests``.
 
-    def __init__(self) -> None:
+    With ``auto=True`` a request that finds no scripted answer gets a faithful one (the rules
+    extraction, or neutral enhancements), after ``latency`` seconds, with usage that counts the
+    system prompt as a cache write the first time and a cache read after: a stand-in model for
+    whole runs and benchmarks.
+    """
+
+    def __init__(self, auto: bool = False, latency: float = 0.0) -> None:
+        self.auto = auto
+        self.latency = latency
+        self.systems_seen: set[str] = set()
         self.answers: deque[Answer] = deque()
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self.reported: list[dict[str, Any]] = []  # the usage of every 200 reply sent
         self.lock = threading.Lock()
         self.server = Server(self._handle)
-        # a short poll interval: shutdown() waits for one, and every test shuts a server down
-        self.server.thread = threading.Thread(
-            target=self.server.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
 
     @property
     def url(self) -> str:
@@ -61,14 +68,53 @@ class FakeAnthropic:
         with self.lock:
             self.requests.append(request)
             self.headers.append(headers)
-            if not self.answers:
+            if not self.answers and not self.auto:
                 return error(500, "api_error", "the test scripted no answer", should_retry=False)
-            answer = self.answers.popleft()
+            answer = self.answers.popleft() if self.answers else self._faithful
         status, out_headers, content = answer(request) if callable(answer) else answer
         if status == 200:
             with self.lock:
                 self.reported.append(json.loads(content)["usage"])
         return status, out_headers, content
+
+    def _faithful(self, request: dict[str, Any]) -> Reply:
+        time.sleep(self.latency)
+        system = system_text(request)
+        with self.lock:
+            cached = system in self.systems_seen
+            self.systems_seen.add(system)
+        if system == ENHANCE_SYSTEM:
+            payload: dict[str, Any] = {
+                "enhancements": [
+                    {
+                        "external_id": r["external_id"],
+                        "summary": f"{r['title']}: who can apply and for what.",
+                        "actionable_summary": f"Apply by {r.get('close_date') or 'the deadline'}.",
+                        "score_adjustment": 0,
+                        "tags": ["funding"],
+                        "concerns": [],
+                    }
+                    for r in records_in(request)
+                ]
+            }
+        else:
+            found = SOURCE.search(user_text(request))
+            assert found, "an extraction request without a <source> block"
+            source = json.loads(found.group(1))
+            config = {
+                "source_id": "fake",
+                "source_type": source["source_type"],
+                "mapping": source["mapping"],
+            }
+            payload = extraction(request, config)
+        system_tokens = len(system) // 4
+        spent = usage(
+            input_tokens=len(user_text(request)) // 4,
+            output_tokens=len(json.dumps(payload)) // 4,
+            cache_read=system_tokens if cached else 0,
+            cache_write=0 if cached else system_tokens,
+        )
+        return message(payload, usage_=spent)
 
     def __enter__(self) -> FakeAnthropic:
         self.server.__enter__()

@@ -64,7 +64,7 @@ def test_grants_gov_pages_details_raw_pages_and_chunks(home: Path):
     assert all((run_dir / "raw" / f"{r['sha256']}.json").exists() for r in requests)
     job = next(Queue(ws.queue_dir).jobs("pending"))
     assert job.kind == "chunk" and job.run_id == report.run_id and job.source_id == "gg"
-    assert job.processing_config["mapping"]["title"] == "title"
+    assert job.processing_config["mapping"]["title"] == ["title", "detail.opportunityTitle"]
     with Store(ws.db_path) as store:
         [run] = store.runs()
     assert run["status"] == "queued" and run["total_opportunities"] == 230 and run["bytes"] > 0

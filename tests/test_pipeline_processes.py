@@ -115,3 +115,49 @@ def test_a_worker_killed_after_storing_changes_nothing_on_retry(home: Path, tmp_
         ).fetchone()[0]
     assert total == distinct == expected_rows()  # nothing twice
     assert first_job_rows == 20  # the retried job added no second set of flow paths
+
+
+def test_the_sample_through_the_anthropic_backend_against_a_compatible_endpoint(home: Path):
+    from fake_anthropic import FakeAnthropic
+
+    key = "fake-anthropic-key-5c1e9b7d"
+    with FakeAnthropic(auto=True) as fake:
+        env = cli_env(ANTHROPIC_API_KEY=key, ANTHROPIC_BASE_URL=fake.url)
+        fetched = run_cli(home, "fetch", "sample", "--json", env=env)
+        run_id = json.loads(fetched.stdout)["run_id"]
+        work = run_cli(home, "work", "--workers", "2", "--json", env=env)
+        assert work.returncode == 0, work.stderr
+        assert "language-model backend: anthropic (ANTHROPIC_API_KEY is set)" in work.stderr
+        reported = {
+            k: fake.total(k)
+            for k in (
+                "input_tokens",
+                "output_tokens",
+                "cache_read_input_tokens",
+                "cache_creation_input_tokens",
+            )
+        }
+        calls = len(fake.requests)
+    assert json.loads(work.stdout)["done"] == 68
+    show = json.loads(run_cli(home, "runs", "show", run_id, "--json").stdout)
+    llm = show["totals"]["llm"]
+    assert llm["calls"] == calls and calls >= 68  # one extraction per chunk, plus enhancements
+    assert (llm["input_tokens"], llm["output_tokens"]) == (
+        reported["input_tokens"],
+        reported["output_tokens"],
+    )
+    assert llm["cache_read_tokens"] == reported["cache_read_input_tokens"] > 0
+    assert llm["cache_write_tokens"] == reported["cache_creation_input_tokens"]
+    assert llm["cost_usd"] > 0
+    with sqlite3.connect(home / "fundkit.db") as conn:
+        rows, summaries = conn.execute(
+            "SELECT COUNT(*), COUNT(summary) FROM opportunities"
+        ).fetchone()
+        stage_tokens = conn.execute(
+            "SELECT SUM(input_tokens) FROM stage_metrics WHERE status='completed'"
+        ).fetchone()[0]
+    assert rows == expected_rows() and summaries > 0
+    assert stage_tokens == reported["input_tokens"]
+    for path in home.rglob("*"):
+        if path.is_file():
+            assert key.encode() not in path.read_bytes(), f"the key leaked into {path}"

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from fundkit import __version__
-from fundkit.errors import FundkitError, UsageError
+from fundkit.errors import ConfigError, FundkitError, UsageError
 from fundkit.jobs import Job
 from fundkit.queue import Queue
 from fundkit.store import EventRecorder, Store
@@ -442,7 +442,15 @@ def cmd_work(args: argparse.Namespace) -> int:
     )
     from fundkit import handlers
 
-    handlers.import_modules(args.imports)  # a bad --import is a usage error, said before anything else
+    handlers.import_modules(
+        args.imports
+    )  # a bad --import is a usage error, said before anything else
+    if args.llm == "anthropic" and not (
+        os.environ.get("ANTHROPIC_API_KEY") or os.environ.get("ANTHROPIC_AUTH_TOKEN")
+    ):
+        raise ConfigError(
+            "--llm anthropic needs ANTHROPIC_API_KEY in the environment", field="ANTHROPIC_API_KEY"
+        )
     if args.llm == "auto":
         chosen = "anthropic" if os.environ.get("ANTHROPIC_API_KEY") else "rules"
         why = (

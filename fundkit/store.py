@@ -256,6 +256,7 @@ class ChunkWrite:
     calls: list[dict[str, Any]] = field(default_factory=list)
     dedupe: dict[str, Any] | None = None
     result: dict[str, Any] = field(default_factory=dict)
+    store_stage: dict[str, Any] | None = None  # its duration_ms is measured by save_chunk
 
 
 class Store:
@@ -368,6 +369,7 @@ class Store:
     def save_chunk(self, chunk: ChunkWrite) -> bool:
         """Write a chunk's results and metrics in one transaction; False if the job was already
         stored (a retry after a crash between storing and completing): then nothing changes."""
+        started = time.perf_counter()
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             if self.conn.execute(
@@ -400,6 +402,8 @@ class Store:
                 outcome = path["final_outcome"]
                 chunk.result[outcome] = chunk.result.get(outcome, 0) + 1
             self._insert_many("flow_paths", chunk.flow_paths)
+            if chunk.store_stage is not None:
+                chunk.store_stage["duration_ms"] = round((time.perf_counter() - started) * 1000, 3)
             self._write_attempt(chunk.stages, chunk.calls)
             self._insert_many("dedupe_stats", [chunk.dedupe] if chunk.dedupe else [], replace=True)
             self.conn.execute(
@@ -445,25 +449,22 @@ class Store:
         ).fetchone()
         if row is None or row[0] is None:
             return None
-        stored = {
-            r[0]
-            for r in self.conn.execute("SELECT job_id FROM job_results WHERE run_id = ?", (run_id,))
-        }
-        failed = {
-            r[0]
-            for r in self.conn.execute(
-                "SELECT DISTINCT job_id FROM job_events WHERE run_id = ? AND event = 'failed'",
-                (run_id,),
-            )
-        } - stored
-        if len(stored) + len(failed) < row[0]:
+        stored = self.conn.execute(
+            "SELECT COUNT(*) FROM job_results WHERE run_id = ?", (run_id,)
+        ).fetchone()[0]
+        failed = self.conn.execute(
+            "SELECT COUNT(DISTINCT job_id) FROM job_events WHERE run_id = ? AND event = 'failed' "
+            "AND job_id NOT IN (SELECT job_id FROM job_results WHERE run_id = ?)",
+            (run_id, run_id),
+        ).fetchone()[0]
+        if stored + failed < row[0]:
             return None
         status = "completed" if not failed else "failed" if not stored else "completed_with_errors"
         totals = self.run_totals(run_id)
         self.conn.execute(
             "UPDATE runs SET status = ?, jobs_completed = ?, jobs_failed = ?, closed_at = ?, totals = ? "
             "WHERE run_id = ?",
-            (status, len(stored), len(failed), time.time(), json.dumps(totals), run_id),
+            (status, stored, failed, time.time(), json.dumps(totals), run_id),
         )
         return status
 

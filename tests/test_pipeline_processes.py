@@ -161,3 +161,32 @@ def test_the_sample_through_the_anthropic_backend_against_a_compatible_endpoint(
     for path in home.rglob("*"):
         if path.is_file():
             assert key.encode() not in path.read_bytes(), f"the key leaked into {path}"
+
+
+def test_metrics_frames_cover_the_run(home: Path):
+    from fundkit import metrics
+
+    assert run_cli(home, "fetch", "sample", "--chunk-size", "10").returncode == 0
+    assert run_cli(home, "work", "--workers", "2").returncode == 0
+    runs = metrics.runs(home)
+    assert list(runs["status"]) == ["completed"] and runs["started_at"].dt.tz is not None
+    stages = metrics.stages(home)
+    assert (
+        set(stages["stage"]) == {"extract", "dedupe", "analyze", "filter", "store"}
+        and len(stages) == 34 * 5
+    )
+    jobs = metrics.jobs(home)
+    assert (
+        int(jobs["created"].iloc[0]) == int(jobs["done"].iloc[0]) == 34
+        and jobs["avg_chunk_ms"].iloc[0] > 0
+    )
+    depth = metrics.queue_depth(home)
+    assert {"pending", "processing", "done", "failed"} <= set(depth.columns) and len(depth) > 0
+    assert len(metrics.flow_paths(home)) == 340 and len(metrics.dedupe_stats(home)) == 34
+    assert metrics.llm_calls(home).empty  # the rules backend calls no model
+
+
+def test_anthropic_without_a_key_is_one_clear_line(home: Path):
+    result = run_cli(home, "work", "--llm", "anthropic")
+    assert result.returncode == 1 and result.stderr.strip().count("\n") == 0
+    assert "ANTHROPIC_API_KEY" in result.stderr

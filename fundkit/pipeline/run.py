@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from fundkit.errors import HandlerError
@@ -293,7 +294,7 @@ def _run_stages(
         "items": len(items),
         "tokens": sum(c.input_tokens + c.output_tokens for c in m.calls),
     }
-    # The store stage's row goes in with the data it describes; its time is set after commit.
+    # The store stage's row goes in with the data it describes.
     store_row = {
         "job_id": job.id,
         "attempt": m.attempt,
@@ -316,13 +317,8 @@ def _run_stages(
     write.flow_paths = flow
     write.calls = m.call_rows()
     write.stages = [*m.stages, store_row]
-    started = time.perf_counter()
-    if store.save_chunk(write):
-        store.conn.execute(
-            "UPDATE stage_metrics SET duration_ms = ? WHERE job_id = ? AND attempt = ? AND stage = 'store'",
-            (round((time.perf_counter() - started) * 1000, 3), job.id, m.attempt),
-        )
-    else:
+    write.store_stage = store_row  # the store times its own stage, up to its commit
+    if not store.save_chunk(write):
         log.info("job %s was stored before (a retry after a crash): nothing changes", job.id)
         write.result = store.job_result(job.id) or write.result
     return write
@@ -334,8 +330,17 @@ def handle_chunk(job: Job, ctx: JobContext) -> dict[str, Any]:
     ws = Workspace.resolve(ctx.home)
     backend = backend_for(str(ctx.settings.get("llm", "auto")))
     profile = Profile.load(ws.profile_path)
-    with Store(ws.db_path) as store:
-        return process_chunk(job, store, backend, profile)
+    return process_chunk(job, _store(ws), backend, profile)
+
+
+_stores: dict[Path, Store] = {}
+
+
+def _store(ws: Workspace) -> Store:
+    """One connection per worker process and store, kept for its life."""
+    if ws.db_path not in _stores:
+        _stores[ws.db_path] = Store(ws.db_path)
+    return _stores[ws.db_path]
 
 
 @after_job("chunk")
@@ -343,7 +348,6 @@ def close_run(job: Job, ctx: JobContext) -> None:
     """After each chunk job ends (done, or failed for good): close its run if it was the last."""
     if not job.run_id:
         return
-    with Store(Workspace.resolve(ctx.home).db_path) as store:
-        status = store.close_run_if_done(job.run_id)
+    status = _store(Workspace.resolve(ctx.home)).close_run_if_done(job.run_id)
     if status:
         log.info("run %s closed: %s", job.run_id, status)

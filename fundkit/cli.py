@@ -552,31 +552,12 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
-LIST_FIELDS = (
-    "applicant_types",
-    "funding_instruments",
-    "categories",
-    "assistance_listings",
-    "tags",
-    "concerns",
-)
-
-
 def cmd_opportunities(args: argparse.Namespace) -> int:
     ws = _workspace(args)
     if not ws.db_path.exists():
         raise UsageError(f"no store in {ws.home}: run fundkit fetch and fundkit work first")
     with Store(ws.db_path) as store:
         rows = store.opportunities(args.source, include_filtered=args.all)
-    for row in rows:
-        for key in (*LIST_FIELDS, "score_breakdown"):
-            row[key] = (
-                json.loads(row[key]) if row.get(key) else ([] if key != "score_breakdown" else {})
-            )
-        row["included"] = bool(row["included"])
-        row["cost_sharing"] = None if row["cost_sharing"] is None else bool(row["cost_sharing"])
-        for key in ("id", "norm_title", "job_id"):
-            row.pop(key, None)
     if args.json:
         _print_json(rows)
         return 0

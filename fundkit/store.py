@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 SCHEMA = [
     # version 1
     """
@@ -241,6 +243,39 @@ EVENT_COLUMNS = (
     "done",
     "failed",
 )
+
+
+JSON_FIELDS = (
+    "applicant_types",
+    "funding_instruments",
+    "categories",
+    "assistance_listings",
+    "tags",
+    "concerns",
+    "score_breakdown",
+)
+
+
+def encode_opportunity(record: BaseModel) -> dict[str, Any]:
+    """An Opportunity as column values: lists and the breakdown as JSON, booleans as 0/1."""
+    data = record.model_dump(mode="json")
+    for key in JSON_FIELDS:
+        data[key] = json.dumps(data[key], ensure_ascii=False)
+    if data["cost_sharing"] is not None:
+        data["cost_sharing"] = int(data["cost_sharing"])
+    return data
+
+
+def decode_opportunity(row: dict[str, Any]) -> dict[str, Any]:
+    """A stored row as the canonical fields plus ``included`` and ``filter_reason``."""
+    out = {k: v for k, v in row.items() if k not in ("id", "norm_title", "job_id")}
+    for key in JSON_FIELDS:
+        out[key] = (
+            json.loads(row[key]) if row.get(key) else ({} if key == "score_breakdown" else [])
+        )
+    out["included"] = bool(row["included"])
+    out["cost_sharing"] = None if row["cost_sharing"] is None else bool(row["cost_sharing"])
+    return out
 
 
 @dataclass
@@ -523,7 +558,10 @@ class Store:
             params.append(source_id)
         if not include_filtered:
             sql += " AND included = 1"
-        return self._rows(sql + " ORDER BY relevance_score DESC, id", params)
+        return [
+            decode_opportunity(r)
+            for r in self._rows(sql + " ORDER BY relevance_score DESC, id", params)
+        ]
 
     def job_events(self, since: float = 0.0) -> list[dict[str, Any]]:
         """Job events at or after ``since`` (epoch seconds), oldest first."""

@@ -25,7 +25,7 @@ from fundkit.llm.base import Backend, LLMCall, get_backend
 from fundkit.model import Opportunity
 from fundkit.pipeline.analyze import Profile, analyze, apply_enhancements
 from fundkit.pipeline.dedupe import Decision, decide, normalize_title
-from fundkit.store import ChunkWrite, Store
+from fundkit.store import ChunkWrite, Store, encode_opportunity
 from fundkit.workspace import Workspace
 
 log = logging.getLogger("fundkit.pipeline")
@@ -100,19 +100,7 @@ class _Metrics:
 def _opportunity_row(
     record: Opportunity, job: Job, included: bool, reason: str | None
 ) -> dict[str, Any]:
-    data = record.model_dump(mode="json")
-    for key in (
-        "applicant_types",
-        "funding_instruments",
-        "categories",
-        "assistance_listings",
-        "tags",
-        "concerns",
-        "score_breakdown",
-    ):
-        data[key] = json.dumps(data[key], ensure_ascii=False)
-    if data["cost_sharing"] is not None:
-        data["cost_sharing"] = int(data["cost_sharing"])
+    data = encode_opportunity(record)
     now = time.time()
     return {
         **data,

@@ -177,6 +177,69 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the run record as JSON")
     p.set_defaults(func=cmd_fetch)
 
+    p = sub.add_parser(
+        "run", parents=[common], help="fetch, process and chart a run through the notebooks"
+    )
+    p.add_argument("source", help="the source's name (see fundkit sources)")
+    p.add_argument("--chunk-size", type=_positive_int, default=None, help="opportunities per job")
+    p.add_argument(
+        "--max-pages", type=_positive_int, default=None, help="stop fetching after N pages"
+    )
+    p.add_argument("--workers", type=_positive_int, default=1, help="worker processes (default 1)")
+    p.add_argument(
+        "--llm",
+        choices=["rules", "anthropic", "auto"],
+        default="auto",
+        help="the pipeline's backend",
+    )
+    p.add_argument(
+        "--target-job-seconds",
+        type=_positive_float,
+        default=60.0,
+        help="for the chunk-size advice (default 60)",
+    )
+    p.add_argument(
+        "--json", action="store_true", help='print {"run_id", "status", "notebooks", "charts", ...}'
+    )
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("report", parents=[common], help="(re)draw a run's charts and HTML report")
+    p.add_argument(
+        "run_id", metavar="RUN_ID", nargs="?", default=None, help="default: the latest run"
+    )
+    p.add_argument(
+        "--target-job-seconds",
+        type=_positive_float,
+        default=60.0,
+        help="for the chunk-size advice (default 60)",
+    )
+    p.add_argument(
+        "--json", action="store_true", help="print the chart paths and the advice as JSON"
+    )
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser(
+        "tick",
+        parents=[common],
+        help="one scheduled execution: reap, then process jobs within a budget",
+    )
+    p.add_argument(
+        "--time-budget",
+        type=_positive_float,
+        default=110.0,
+        metavar="S",
+        help="seconds for the whole tick (default 110)",
+    )
+    p.add_argument("--workers", type=_positive_int, default=1, help="worker processes (default 1)")
+    p.add_argument(
+        "--llm",
+        choices=["rules", "anthropic", "auto"],
+        default="auto",
+        help="the pipeline's backend",
+    )
+    p.add_argument("--json", action="store_true", help="print the tick's report as JSON")
+    p.set_defaults(func=cmd_tick)
+
     p = sub.add_parser("opportunities", parents=[common], help="list stored opportunities")
     p.add_argument("--source", default=None, help="only this source")
     p.add_argument("--all", action="store_true", help="include the filtered-out ones (marked)")
@@ -620,3 +683,76 @@ def _print_run(run: dict[str, Any]) -> None:
     )
     print("paths: " + ", ".join(f"{k} {v}" for k, v in totals.get("paths", {}).items()))
     print("outcomes: " + ", ".join(f"{k} {v}" for k, v in totals.get("outcomes", {}).items()))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from fundkit import notebooks
+
+    ws = _workspace(args)
+    result = notebooks.run_pipeline(
+        str(ws.home),
+        args.source,
+        chunk_size=args.chunk_size,
+        workers=args.workers,
+        llm=args.llm,
+        max_pages=args.max_pages,
+        target_job_s=args.target_job_seconds,
+    )
+    if args.json:
+        _print_json(result)
+        return 0 if result["status"] != "failed" else 1
+    print(
+        f"run {result['run_id']}: {result['status']}, {result['total_opportunities']} opportunities, "
+        f"{result['jobs_completed']} jobs completed, {result['jobs_failed']} failed"
+    )
+    print("executed notebooks:")
+    for path in result["notebooks"]:
+        print(f"  {path}")
+    print("charts:")
+    for path in result["charts"]:
+        print(f"  {path}")
+    print(f"report: {result['report']}")
+    return 0 if result["status"] != "failed" else 1
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from fundkit import notebooks
+
+    ws = _workspace(args)
+    run_id = args.run_id or notebooks.latest_run(str(ws.home))
+    report = notebooks.draw_report(str(ws.home), run_id, args.target_job_seconds)
+    if args.json:
+        _print_json(
+            {
+                "run_id": run_id,
+                "charts": [str(p) for p in report.charts],
+                "report": str(report.html),
+                "advice": report.advice,
+            }
+        )
+        return 0
+    for path in report.charts:
+        print(path)
+    print(report.html)
+    size = report.advice.get("recommended_chunk_size")
+    if size:
+        print(
+            f"chunk size advice: {size} opportunities per job keeps the 95th-percentile job under {args.target_job_seconds:g} s"
+        )
+    return 0
+
+
+def cmd_tick(args: argparse.Namespace) -> int:
+    from fundkit import notebooks
+
+    ws = _workspace(args)
+    result = notebooks.tick(str(ws.home), args.time_budget, args.workers, args.llm)
+    if args.json:
+        _print_json(result)
+    elif result["status"] == "skipped":
+        print(f"tick skipped: {result['reason']}")
+    else:
+        print(
+            f"tick: recovered {result['recovered']}, {result['elapsed_s']} s; queue {result['queue']}; notebook {result['notebook']}"
+        )
+    return 0

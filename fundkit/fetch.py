@@ -278,11 +278,12 @@ def fetch(
     max_pages: int | None = None,
     transport: httpx.BaseTransport | None = None,
     on_page: Callable[[FetchReport], None] | None = None,
+    run_id: str | None = None,
 ) -> FetchReport:
     """Fetch ``source`` into a new run and queue its chunks. Raises FetchError on failure."""
     workspace.init()
     report = FetchReport(
-        run_id=new_run_id(),
+        run_id=run_id or new_run_id(),
         source_id=source.id,
         source_type=source.type,
         chunk_size=chunk_size or source.chunk_size,

@@ -275,9 +275,20 @@ class Queue:
 
     # -- claim -----------------------------------------------------------------------------
 
-    def claim(self) -> Job | None:
-        """Take the next ready job (highest priority, then oldest), or None if none is ready."""
+    def claim(self, run_id: str | None = None) -> Job | None:
+        """Take the next ready job (highest priority, then oldest), or None if none is ready.
+
+        With ``run_id``, only a job of that run (the others stay where they are).
+        """
         self._hold_worker_lock()
+        passed: list[tuple[str, str]] = []
+        try:
+            return self._claim(run_id, passed)
+        finally:
+            for entry in passed:
+                heapq.heappush(self._index.ready, entry)
+
+    def _claim(self, run_id: str | None, passed: list[tuple[str, str]]) -> Job | None:
         listed = False
         while True:
             now = time.time()
@@ -289,9 +300,13 @@ class Queue:
                 if listed:
                     return None
                 self._list_pending(now)
+                passed.clear()  # the new listing has them again
                 listed = True
                 continue
             name, folder = item
+            if run_id is not None and name.split("_", 3)[2] != run_id:
+                passed.append(item)
+                continue
             self._seq += 1
             claimed_ms = int(now * 1000)
             claim = ClaimName(

@@ -49,6 +49,7 @@ class WorkerOptions:
     imports: list[str] = field(default_factory=list)
     record_events: bool = True
     llm: str = "auto"  # the language-model backend for chunk jobs: rules | anthropic | auto
+    run_id: str | None = None  # only this run's jobs
 
 
 @dataclass
@@ -208,7 +209,7 @@ class Worker:
                 return "time_budget"
             if not self.slots.take():
                 return "max_jobs"
-            job = queue.claim()
+            job = queue.claim(self.options.run_id)
             if job is None:
                 self.slots.give_back()
                 recovered = queue.reap().recovered
@@ -217,8 +218,8 @@ class Worker:
                 if recovered:
                     continue
                 due = queue.next_due()
-                if due is None or not self.options.wait:
-                    return "empty"
+                if due is None or not self.options.wait or self.options.run_id is not None:
+                    return "empty"  # (a run filter never waits on other runs' jobs)
                 pause = max(0.0, due - time.time())
                 if self.deadline is not None and time.time() + pause > self.deadline:
                     return "time_budget"

@@ -167,17 +167,43 @@ def chunk_times(events: pd.DataFrame) -> Figure:
     return fig
 
 
+DEPTH_MOVES = {  # event -> (state left, state entered)
+    "created": (None, "pending"),
+    "claimed": ("pending", "processing"),
+    "done": ("processing", "done"),
+    "retry": ("processing", "pending"),
+    "released": ("processing", "pending"),
+    "recovered": ("processing", "pending"),
+    "failed": ("processing", "failed"),
+    "requeued": ("failed", "pending"),
+}
+
+
+def depth_from_events(events: pd.DataFrame) -> pd.DataFrame:
+    """Exact pending/processing/done/failed counts after each job event (one run's events)."""
+    counts = {"pending": 0, "processing": 0, "done": 0, "failed": 0}
+    rows = []
+    for at, event in events.sort_values("at")[["at", "event"]].itertuples(index=False):
+        left, entered = DEPTH_MOVES.get(event, (None, None))
+        if left:
+            counts[left] -= 1
+        if entered:
+            counts[entered] += 1
+        rows.append({"at": at, **counts})
+    return pd.DataFrame(rows, columns=["at", *counts])
+
+
 def queue_depth(depth: pd.DataFrame) -> Figure:
-    """Pending, processing, done and failed jobs over time."""
+    """Pending, processing, done and failed jobs over time (see :func:`depth_from_events`)."""
     fig, ax = _figure("Queue depth over time")
     if depth.empty:
         _empty(ax, "no job events")
     else:
+        seconds = (depth["at"] - depth["at"].iloc[0]).dt.total_seconds()
         for column in ["pending", "processing", "done", "failed"]:
-            ax.plot(depth["at"], depth[column], label=column, drawstyle="steps-post")
+            ax.plot(seconds, depth[column], label=column, drawstyle="steps-post")
         ax.legend(fontsize=8)
-        fig.autofmt_xdate()
-    ax.set_xlabel("time (UTC)")
+    ax.set_xlabel("seconds since the first job event")
     ax.set_ylabel("jobs")
     return fig
 
@@ -250,11 +276,12 @@ def chunk_size_advice(
     ax.set_ylabel("seconds per job")
     ax.legend(fontsize=8)
     ax.text(
-        0.01,
-        0.97,
+        0.99,
+        0.03,
         f"per record: p95 {p95:.2f} ms over {len(per_record)} jobs",
         transform=ax.transAxes,
-        va="top",
+        ha="right",
+        va="bottom",
         fontsize=8,
     )
     return fig, advice

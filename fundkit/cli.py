@@ -10,7 +10,6 @@ import json
 import logging
 import os
 import sys
-import threading
 import time
 from collections.abc import Sequence
 from typing import Any, NoReturn
@@ -20,7 +19,7 @@ from fundkit.errors import ConfigError, FundkitError, UsageError
 from fundkit.jobs import Job
 from fundkit.queue import Queue
 from fundkit.store import EventRecorder, Store
-from fundkit.worker import WorkerOptions, run_workers
+from fundkit.worker import QueueProgress, WorkerOptions, run_workers
 from fundkit.workspace import Workspace
 
 log = logging.getLogger("fundkit")
@@ -450,44 +449,6 @@ def cmd_enqueue(args: argparse.Namespace) -> int:
     return 0
 
 
-class _Progress:
-    """A progress bar fed by polling the queue's counts (works for any number of workers)."""
-
-    def __init__(self, queue: Queue, enabled: bool):
-        self.queue = queue
-        self.enabled = enabled
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def __enter__(self) -> _Progress:
-        if self.enabled:
-            self._thread = threading.Thread(target=self._run, daemon=True)
-            self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join()
-
-    def _run(self) -> None:
-        from tqdm import tqdm
-
-        first = self.queue.stats()
-        finished0 = first.done + first.failed
-        with tqdm(
-            total=first.pending + first.processing, unit="job", desc="jobs", file=sys.stderr
-        ) as bar:
-            while not self._stop.wait(0.5):
-                s = self.queue.stats()
-                bar.total = max(
-                    bar.total or 0, s.done + s.failed - finished0 + s.pending + s.processing
-                )
-                bar.n = s.done + s.failed - finished0
-                bar.set_postfix(pending=s.pending, failed=s.failed - first.failed, refresh=False)
-                bar.refresh()
-
-
 def cmd_work(args: argparse.Namespace) -> int:
     ws = _workspace(args)
     ws.init()
@@ -521,7 +482,7 @@ def cmd_work(args: argparse.Namespace) -> int:
         )
         print(f"fundkit: language-model backend: {chosen} ({why})", file=sys.stderr)
     show = not (args.json or args.no_progress) and sys.stderr.isatty()
-    with _Progress(Queue(ws.queue_dir), show):
+    with QueueProgress(Queue(ws.queue_dir), show):
         report = run_workers(options, args.workers)
     if args.json:
         _print_json(report.to_dict())

@@ -289,7 +289,9 @@ def fetch(
         chunk_size=chunk_size or source.chunk_size,
     )
     run_dir = workspace.runs_dir / report.run_id
-    run_dir.mkdir(parents=True)
+    if (run_dir / "run.json").exists():
+        raise FetchError(source.id, f"run {report.run_id} exists already; a run id is used once")
+    run_dir.mkdir(parents=True, exist_ok=True)  # its notebooks/ may be there (fundkit run)
     with Store(workspace.db_path) as store:
         store.save_run(report.to_dict(), source.public())
         started = time.perf_counter()

@@ -27,7 +27,7 @@ from fundkit.fetch import FetchReport, fetch, new_run_id
 from fundkit.queue import Queue
 from fundkit.sources import get_source, load_sources
 from fundkit.store import Store
-from fundkit.worker import WorkerOptions, WorkerReport, run_workers
+from fundkit.worker import QueueProgress, WorkerOptions, WorkerReport, run_workers
 from fundkit.workspace import Workspace
 
 KERNEL = "fundkit"
@@ -115,6 +115,7 @@ def process(
     time_budget_s: float | None = None,
     workers: int = 1,
     llm: str = "rules",
+    progress: bool = True,
 ) -> WorkerReport:
     """Drain the queue (or one run's jobs) for as long as the budget allows, in this execution."""
     ws = workspace(home)
@@ -126,7 +127,31 @@ def process(
         run_id=run_id,
         wait=False,
     )
-    return run_workers(options, workers)
+    with QueueProgress(Queue(ws.queue_dir), progress):
+        return run_workers(options, workers)
+
+
+def opportunities_frame(home: str | None, include_filtered: bool = False) -> pd.DataFrame:
+    """Stored opportunities (canonical fields), best score first."""
+    with Store(workspace(home).db_path) as store:
+        rows = store.opportunities(include_filtered=include_filtered)
+    frame = pd.DataFrame(rows)
+    for column in ("open_date", "close_date"):
+        if column in frame:
+            frame[column] = pd.to_datetime(frame[column]).dt.date
+    return frame
+
+
+def changes(home: str | None, run_id: str | None = None) -> pd.DataFrame:
+    """What a run (default: the latest) changed: its UPDATE paths with the fields that moved."""
+    run = run_id or latest_run(home)
+    paths = metrics.flow_paths(home)
+    if paths.empty:
+        return paths
+    updated = paths[(paths["run_id"] == run) & (paths["path_type"] == "UPDATE")]
+    return updated[["external_id", "title", "changed_fields", "final_outcome"]].reset_index(
+        drop=True
+    )
 
 
 def latest_run(home: str | None) -> str:
@@ -250,7 +275,7 @@ def draw_report(home: str | None, run_id: str, target_job_s: float = 60.0) -> Re
         "04_dedupe": charts.dedupe(f.dedupe),
         "05_jobs": charts.jobs(f.events),
         "06_chunk_times": charts.chunk_times(f.events),
-        "07_queue_depth": charts.queue_depth(_depth(f.events)),
+        "07_queue_depth": charts.queue_depth(charts.depth_from_events(f.events)),
         "08_total_time": charts.total_time(f.run, f.events),
         "09_chunk_size_advice": advice_fig,
     }
@@ -258,12 +283,6 @@ def draw_report(home: str | None, run_id: str, target_job_s: float = 60.0) -> Re
     page = out / "report.html"
     page.write_text(_html(f, paths, advice), encoding="utf-8")
     return Report(run_id, paths, page, advice)
-
-
-def _depth(events: pd.DataFrame) -> pd.DataFrame:
-    if events.empty:
-        return events
-    return events.dropna(subset=["pending"])[["at", "pending", "processing", "done", "failed"]]
 
 
 def _html(f: RunFrames, paths: list[Path], advice: dict[str, Any]) -> str:

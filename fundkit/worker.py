@@ -14,6 +14,7 @@ import multiprocessing as mp
 import os
 import queue as queue_module
 import signal
+import sys
 import threading
 import time
 from collections import deque
@@ -379,3 +380,47 @@ def run_workers(options: WorkerOptions, processes: int = 1) -> WorkerReport:
     if errors:
         raise FundkitError(errors[0])
     return WorkerReport.merge(reports)
+
+
+class QueueProgress:
+    """A progress bar fed by polling the queue's counts (works for any number of workers)."""
+
+    def __init__(self, queue: Queue, enabled: bool, notebook: bool = False):
+        self.queue = queue
+        self.enabled = enabled
+        self.notebook = notebook  # tqdm.auto: a widget in Jupyter, text elsewhere
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> QueueProgress:
+        if self.enabled:
+            self._thread = threading.Thread(target=self._run, daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join()
+
+    def _run(self) -> None:
+        import tqdm as tqdm_module
+        import tqdm.auto
+
+        bar_class: Any = tqdm.auto.tqdm if self.notebook else tqdm_module.tqdm
+        first = self.queue.stats()
+        finished0 = first.done + first.failed
+        with bar_class(
+            total=first.pending + first.processing, unit="job", desc="jobs", file=sys.stderr
+        ) as bar:
+            while True:
+                stopping = self._stop.wait(0.5)
+                s = self.queue.stats()
+                bar.total = max(
+                    bar.total or 0, s.done + s.failed - finished0 + s.pending + s.processing
+                )
+                bar.n = s.done + s.failed - finished0
+                bar.set_postfix(pending=s.pending, failed=s.failed - first.failed, refresh=False)
+                bar.refresh()
+                if stopping:  # one last count, so the bar ends where the work did
+                    break

@@ -81,7 +81,7 @@ def test_a_failing_cell_keeps_its_notebook_and_fails_the_run(home: Path, tmp_pat
         timeout=300,
     )
     assert result.returncode == 1
-    line = [l for l in result.stderr.splitlines() if l.startswith("fundkit:")]
+    line = [x for x in result.stderr.splitlines() if x.startswith("fundkit:")]
     assert (
         len(line) == 1
         and "02_process_jobs.ipynb: cell" in line[0]

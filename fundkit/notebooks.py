@@ -21,7 +21,7 @@ from typing import Any
 
 import pandas as pd
 
-from fundkit import charts, metrics
+from fundkit import metrics
 from fundkit.errors import FundkitError
 from fundkit.fetch import FetchReport, fetch, new_run_id
 from fundkit.queue import Queue
@@ -195,6 +195,8 @@ def frames(home: str | None, run_id: str) -> RunFrames:
 
 
 def stage_table(f: RunFrames) -> pd.DataFrame:
+    from fundkit import charts
+
     done = f.stages[f.stages["status"] == "completed"]
     cols = [
         "duration_ms",
@@ -264,6 +266,8 @@ class Report:
 
 def draw_report(home: str | None, run_id: str, target_job_s: float = 60.0) -> Report:
     """Write a run's charts (PNG) and a one-page HTML report to runs/<run_id>/charts/."""
+    from fundkit import charts  # matplotlib: only where charts are drawn
+
     ws = workspace(home)
     f = frames(str(ws.home), run_id)
     out = ws.runs_dir / run_id / "charts"

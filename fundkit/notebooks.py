@@ -65,15 +65,22 @@ def fetch_source(
     chunk_size: int | None = None,
     max_pages: int | None = None,
     run_id: str | None = None,
+    progress: bool = True,
 ) -> FetchReport:
+    """Fetch a source into a run (a progress bar counts pages and items)."""
+    from tqdm import tqdm
+
     ws = workspace(home)
-    return fetch(
-        ws,
-        get_source(load_sources(ws.sources_path), source),
-        chunk_size=chunk_size,
-        max_pages=max_pages,
-        run_id=run_id,
-    )
+    src = get_source(load_sources(ws.sources_path), source)
+    with tqdm(unit="page", desc=f"fetch {source}", disable=not progress, file=sys.stderr) as bar:
+
+        def on_page(report: FetchReport) -> None:
+            bar.update(1)
+            bar.set_postfix(items=report.total_opportunities)
+
+        return fetch(
+            ws, src, chunk_size=chunk_size, max_pages=max_pages, run_id=run_id, on_page=on_page
+        )
 
 
 def run_table(report: FetchReport | dict[str, Any]) -> pd.DataFrame:

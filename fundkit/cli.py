@@ -576,11 +576,15 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_opportunities(args: argparse.Namespace) -> int:
+def _existing_store(args: argparse.Namespace) -> Store:
     ws = _workspace(args)
     if not ws.db_path.exists():
-        raise UsageError(f"no store in {ws.home}: run fundkit fetch and fundkit work first")
-    with Store(ws.db_path) as store:
+        raise FundkitError(f"no store in {ws.home} yet: run fundkit fetch (and fundkit work) first")
+    return Store(ws.db_path)
+
+
+def cmd_opportunities(args: argparse.Namespace) -> int:
+    with _existing_store(args) as store:
         rows = store.opportunities(args.source, include_filtered=args.all)
     if args.json:
         _print_json(rows)
@@ -597,10 +601,7 @@ def cmd_opportunities(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    ws = _workspace(args)
-    if not ws.db_path.exists():
-        raise UsageError(f"no store in {ws.home}: run fundkit fetch first")
-    with Store(ws.db_path) as store:
+    with _existing_store(args) as store:
         if args.runs_command == "show":
             run = store.run(args.run_id)
             if run is None:

@@ -118,7 +118,7 @@ def test_failures_are_one_line_and_exit_1(home: Path, tmp_path: Path):
 
 
 def test_secret_in_config_is_refused_and_not_written(home: Path):
-    key = "sk-ant-test-secret-123456"
+    key = "fake-key-test-secret-123456"
     result = run_cli(
         home,
         "enqueue",

@@ -88,8 +88,8 @@ def test_secret_keys_are_refused():
 
 
 def test_values_of_secret_environment_variables_are_refused():
-    env = {"ANTHROPIC_API_KEY": "sk-ant-test-0123456789"}
-    job = Job(kind="noop", processing_config={"note": "use sk-ant-test-0123456789 here"})
+    env = {"ANTHROPIC_API_KEY": "fake-key-test-0123456789"}
+    job = Job(kind="noop", processing_config={"note": "use fake-key-test-0123456789 here"})
     with pytest.raises(SecretInJobError, match="note"):
         job.check_no_secrets(environ=env)
     # Naming the variable is the right way and passes.

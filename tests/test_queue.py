@@ -157,7 +157,7 @@ def test_disk_errors_on_enqueue_leave_no_partial_file(home: Path, monkeypatch, t
 
 def test_secrets_never_reach_the_disk(queue: Queue):
     with pytest.raises(SecretInJobError):
-        queue.enqueue(Job(kind="noop", processing_config={"api_key": "sk-ant-abcdefgh"}))
+        queue.enqueue(Job(kind="noop", processing_config={"api_key": "fake-key-abcdefgh"}))
     assert files(queue.root) == []
 
 

@@ -295,3 +295,34 @@ def test_file_sources(home: Path, suffix: str):
     report = run_fetch(ws, "local", chunk_size=4)
     assert report.total_opportunities == 12 and report.duplicates_dropped == 1
     assert report.jobs_created == 3
+
+
+def test_a_json_api_with_cursor_paging_in_the_query(home: Path):
+    items = [{"key": f"k{i}", "name": f"Program {i}"} for i in range(23)]
+
+    def api(method, path, body, headers):
+        from urllib.parse import parse_qs, urlparse
+
+        query = parse_qs(urlparse(path).query)
+        start = int(query.get("after", ["0"])[0])
+        size = int(query["limit"][0])
+        page = items[start : start + size]
+        nxt = str(start + size) if start + size < len(items) else None
+        data = {"results": page, "paging": {"next": nxt}}
+        return 200, {"content-type": "application/json"}, json.dumps(data).encode()
+
+    with Server(api) as server:
+        ws = write_sources(
+            home,
+            f'[sources.portal]\ntype = "json_api"\nbase_url = "{server.url}"\npath = "/programs"\n'
+            f'data_path = "results"\nid_path = "key"\n{FAST}'
+            '[sources.portal.pagination]\nstyle = "cursor"\ncursor_param = "after"\n'
+            'cursor_path = "paging.next"\nsize_param = "limit"\npage_size = 10\n',
+        )
+        report = run_fetch(ws, "portal")
+    assert (
+        report.total_opportunities == 23
+        and report.pages == 3
+        and report.stop_reason == "last_cursor"
+    )
+    assert [i["key"] for i in queued_items(ws)] == [i["key"] for i in items]

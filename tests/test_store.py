@@ -43,21 +43,3 @@ def test_recent_durations_are_newest_first_per_kind(tmp_path: Path):
     with Store(tmp_path / "f.db") as store:
         assert store.recent_durations("k", limit=3) == [0.04, 0.03, 0.02]
         assert store.recent_durations("other") == []
-
-
-def _open(path: str) -> None:
-    Store(path).close()
-
-
-def test_many_processes_can_create_one_new_store_at_once(tmp_path: Path):
-    ctx = mp.get_context("fork")
-    for trial in range(5):
-        path = str(tmp_path / f"new-{trial}.db")
-        procs = [ctx.Process(target=_open, args=(path,)) for _ in range(8)]
-        for p in procs:
-            p.start()
-        for p in procs:
-            p.join(timeout=60)
-        assert [p.exitcode for p in procs] == [0] * 8
-        with Store(path) as store:
-            assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

@@ -69,22 +69,27 @@ def tokens_and_cost(stages: pd.DataFrame) -> Figure:
     labels = [s for s in STAGE_ORDER if not stages.empty and s in set(stages["stage"])]
     kinds = ["input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens"]
     sums: Any = stages.groupby("stage")[[*kinds, "cost_usd", "api_calls"]].sum() if labels else None
+    if sums is None or float(sums[kinds].to_numpy().sum()) == 0:
+        ax.set_xticks(range(len(labels)), labels)
+        ax.set_ylim(0, 1)
+        _empty(ax, "no model calls (the rules backend calls none)")
+        ax.set_xlabel("stage")
+        ax.set_ylabel("tokens")
+        return fig
     bottom = [0.0] * len(labels)
     for kind in kinds:
-        values = [float(sums.loc[s, kind]) if sums is not None else 0.0 for s in labels]
+        values = [float(sums.loc[s, kind]) for s in labels]
         ax.bar(labels, values, bottom=bottom, label=kind.replace("_", " "))
         bottom = [b + v for b, v in zip(bottom, values, strict=True)]
     for i, stage in enumerate(labels):
-        calls = int(sums.loc[stage, "api_calls"]) if sums is not None else 0
-        cost = float(sums.loc[stage, "cost_usd"]) if sums is not None else 0.0
-        ax.annotate(
-            f"{calls} calls\n${cost:.4f}", (i, bottom[i]), ha="center", va="bottom", fontsize=8
-        )
+        calls, cost = int(sums.loc[stage, "api_calls"]), float(sums.loc[stage, "cost_usd"])
+        if calls:
+            ax.annotate(
+                f"{calls} calls\n${cost:.4f}", (i, bottom[i]), ha="center", va="bottom", fontsize=8
+            )
     ax.set_xlabel("stage")
     ax.set_ylabel("tokens")
     ax.legend(fontsize=8, loc="upper right")
-    if not labels or sum(bottom) == 0:
-        _empty(ax, "no model calls (rules backend)")
     return fig
 
 

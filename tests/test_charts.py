@@ -62,7 +62,7 @@ def test_tokens_are_stacked_per_stage_with_calls_and_cost(stages):
     fig = charts.tokens_and_cost(stages)
     ax = fig.axes[0]
     labels = [t.get_text() for t in ax.texts]
-    assert "3 calls\n$0.0030" in labels and "0 calls\n$0.0000" in labels
+    assert labels == ["3 calls\n$0.0030"]  # stages without model calls are not labelled
     extract_bars = [p for p in ax.patches if isinstance(p, Rectangle) and p.get_x() < 0.5]
     assert sum(p.get_height() for p in extract_bars) == 360  # 3 × (100 + 20)
     charts.plt.close(fig)
@@ -166,6 +166,15 @@ def test_chunk_size_advice_is_the_largest_chunk_that_fits():
         f"recommended: {advice['recommended_chunk_size']}" in t.get_text()
         for t in fig.axes[0].get_legend().get_texts()
     )
+    charts.plt.close(fig)
+
+
+def test_a_run_without_model_calls_says_so(stages):
+    quiet = stages.assign(input_tokens=0, output_tokens=0, cost_usd=0.0, api_calls=0)
+    fig = charts.tokens_and_cost(quiet)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.texts] == ["no model calls (the rules backend calls none)"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == charts.STAGE_ORDER
     charts.plt.close(fig)
 
 

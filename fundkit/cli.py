@@ -612,6 +612,11 @@ def cmd_runs(args: argparse.Namespace) -> int:
                 return 0
             _print_run(run)
             return 0
+        # A run whose last job was failed by a reap (its worker died) has no worker left to
+        # close it: close such runs here, from the same counts a worker would use.
+        for run in store.runs(limit=1000):
+            if run["status"] == "queued":
+                store.close_run_if_done(run["run_id"])
         runs = store.runs(limit=1000)
     if args.json:
         _print_json(runs)

@@ -583,6 +583,8 @@ class Queue:
             return
         report.recovered.append(job.id)
         self._emit("recovered", job, error=error)
+        if job.status is JobStatus.FAILED:  # that was its last attempt
+            self._emit("failed", job, error=error)
 
     def _sweep(self, now: float, report: ReapReport, live: set[str]) -> None:
         """Remove staging files of crashed writers and lock files of dead workers."""

@@ -190,3 +190,33 @@ def test_anthropic_without_a_key_is_one_clear_line(home: Path):
     result = run_cli(home, "work", "--llm", "anthropic")
     assert result.returncode == 1 and result.stderr.strip().count("\n") == 0
     assert "ANTHROPIC_API_KEY" in result.stderr
+
+
+def test_a_run_whose_last_job_dies_in_a_reap_is_closed_as_failed(home: Path):
+    import time
+
+    from fundkit.jobs import RetryPolicy
+    from fundkit.queue import Queue
+    from fundkit.store import EventRecorder, Store
+
+    assert run_cli(home, "fetch", "sample", "--chunk-size", "340").returncode == 0  # one job
+    with Store(home / "fundkit.db") as store:
+        for _ in range(4):  # max_retries is 3: the fourth crash is the last
+            recorder = EventRecorder(store)
+            owner = Queue(
+                home / "queue", durable=False, on_event=recorder, retry=RetryPolicy(0.01, 0.01)
+            )
+            recorder.queue = owner
+            time.sleep(0.05)
+            assert owner.claim() is not None
+            owner.close()  # dies with the claim
+            reaper = Queue(
+                home / "queue", durable=False, on_event=recorder, retry=RetryPolicy(0.01, 0.01)
+            )
+            recorder.queue = reaper
+            assert len(reaper.reap().recovered) == 1
+            reaper.close()
+    runs = json.loads(run_cli(home, "runs", "--json").stdout)
+    assert runs[0]["status"] == "failed"
+    show = json.loads(run_cli(home, "runs", "show", runs[0]["run_id"], "--json").stdout)
+    assert (show["jobs_completed"], show["jobs_failed"]) == (0, 1)

@@ -8,7 +8,6 @@ notebook can read a run from its PNGs.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -93,17 +92,25 @@ def tokens_and_cost(stages: pd.DataFrame) -> Figure:
     return fig
 
 
+def flow_counts(paths: pd.DataFrame) -> pd.DataFrame:
+    """Opportunities per dedupe path (rows; FAILED: extraction failures) and outcome (columns)."""
+    if paths.empty:
+        return pd.DataFrame()
+    table = paths.assign(path=paths["path_type"].fillna("FAILED")).pivot_table(
+        index="path", columns="final_outcome", values="at", aggfunc="count", fill_value=0
+    )
+    return table.loc[[p for p in ["NEW", "UPDATE", "SKIP", "FAILED"] if p in table.index]]
+
+
 def flow(paths: pd.DataFrame) -> Figure:
     """Opportunity flow: NEW / UPDATE / SKIP (and extraction failures) → final outcome."""
     fig, ax = _figure("Opportunity flow: path → outcome")
     if paths.empty:
         _empty(ax, "no flow paths")
         return fig
-    table = paths.assign(path=paths["path_type"].fillna("FAILED")).pivot_table(
-        index="path", columns="final_outcome", values="at", aggfunc="count", fill_value=0
-    )
-    order = [p for p in ["NEW", "UPDATE", "SKIP", "FAILED"] if p in table.index]
-    table = table.loc[order, [o for o in OUTCOMES if o in table.columns]]
+    table = flow_counts(paths)
+    table = table[[o for o in OUTCOMES if o in table.columns]]  # legend in pipeline order
+    order = list(table.index)
     left = [0.0] * len(order)
     for outcome in table.columns:
         values = [float(v) for v in table[outcome]]
@@ -298,9 +305,3 @@ def save(fig: Figure, path: Path) -> Path:
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path
-
-
-def totals_text(run: pd.Series) -> str:
-    totals = run.get("totals")
-    data = json.loads(totals) if isinstance(totals, str) else totals or {}
-    return json.dumps(data, indent=1)

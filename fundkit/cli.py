@@ -52,6 +52,24 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _add_llm(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--llm",
+        choices=["rules", "anthropic", "auto"],
+        default="auto",
+        help="backend for chunk jobs (auto: anthropic when ANTHROPIC_API_KEY is set, else rules)",
+    )
+
+
+def _add_target_job_seconds(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--target-job-seconds",
+        type=_positive_float,
+        default=60.0,
+        help="the job duration the chunk-size advice aims at (default 60)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = _Parser(add_help=False)
     common.add_argument(
@@ -145,12 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="import MODULE to register its handlers",
     )
     p.add_argument("--fast", action="store_true", help="skip fsync (not durable across power loss)")
-    p.add_argument(
-        "--llm",
-        choices=["rules", "anthropic", "auto"],
-        default="auto",
-        help="backend for chunk jobs (auto: anthropic when ANTHROPIC_API_KEY is set, else rules)",
-    )
+    _add_llm(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_work)
@@ -185,18 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-pages", type=_positive_int, default=None, help="stop fetching after N pages"
     )
     p.add_argument("--workers", type=_positive_int, default=1, help="worker processes (default 1)")
-    p.add_argument(
-        "--llm",
-        choices=["rules", "anthropic", "auto"],
-        default="auto",
-        help="the pipeline's backend",
-    )
-    p.add_argument(
-        "--target-job-seconds",
-        type=_positive_float,
-        default=60.0,
-        help="for the chunk-size advice (default 60)",
-    )
+    _add_llm(p)
+    _add_target_job_seconds(p)
     p.add_argument(
         "--json", action="store_true", help='print {"run_id", "status", "notebooks", "charts", ...}'
     )
@@ -206,12 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "run_id", metavar="RUN_ID", nargs="?", default=None, help="default: the latest run"
     )
-    p.add_argument(
-        "--target-job-seconds",
-        type=_positive_float,
-        default=60.0,
-        help="for the chunk-size advice (default 60)",
-    )
+    _add_target_job_seconds(p)
     p.add_argument(
         "--json", action="store_true", help="print the chart paths and the advice as JSON"
     )
@@ -230,12 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds for the whole tick (default 110)",
     )
     p.add_argument("--workers", type=_positive_int, default=1, help="worker processes (default 1)")
-    p.add_argument(
-        "--llm",
-        choices=["rules", "anthropic", "auto"],
-        default="auto",
-        help="the pipeline's backend",
-    )
+    _add_llm(p)
     p.add_argument("--json", action="store_true", help="print the tick's report as JSON")
     p.set_defaults(func=cmd_tick)
 

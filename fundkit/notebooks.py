@@ -10,7 +10,6 @@ notebook. No secret is ever a notebook parameter: kernels read keys from their e
 from __future__ import annotations
 
 import html
-import json
 import os
 import sys
 import time
@@ -221,11 +220,9 @@ def stage_table(f: RunFrames) -> pd.DataFrame:
 
 
 def flow_table(f: RunFrames) -> pd.DataFrame:
-    if f.flow.empty:
-        return pd.DataFrame()
-    return f.flow.assign(path=f.flow["path_type"].fillna("FAILED")).pivot_table(
-        index="path", columns="final_outcome", values="at", aggfunc="count", fill_value=0
-    )
+    from fundkit import charts
+
+    return charts.flow_counts(f.flow)
 
 
 def dedupe_table(f: RunFrames) -> pd.Series:
@@ -480,7 +477,3 @@ def summary(report: WorkerReport) -> str:
         f"done {report.done}, retried {report.retried}, failed {report.failed}, "
         f"released {report.released} (stopped: {report.stop_reason})"
     )
-
-
-def dumps(data: Any) -> str:
-    return json.dumps(data, indent=2, default=str)

@@ -9,6 +9,7 @@ issues add the runs, stages and opportunities tables here.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import time
 from collections.abc import Iterable, Sequence
@@ -17,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
+
+log = logging.getLogger("fundkit.store")
 
 SCHEMA = [
     # version 1
@@ -297,9 +300,9 @@ class ChunkWrite:
 class Store:
     """One connection to the workspace's SQLite file (WAL, so several processes can write)."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, timeout: float = 30.0):
         self.path = Path(path)
-        self.conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+        self.conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
         self._use_wal()
         self.conn.execute("PRAGMA synchronous=NORMAL")
         self._migrate()
@@ -605,23 +608,47 @@ class EventRecorder:
 
     The depth comes from ``Queue.stats(max_age=...)`` so that a busy worker counts files at
     most every ``depth_every`` seconds instead of at every event.
+
+    Events are metrics, never a reason to stop a worker: when the store stays locked past the
+    connection's timeout (another process paused in mid-write holds it), the rows wait in a
+    backlog, written with the next event or by :meth:`flush`.
     """
+
+    BACKLOG_LIMIT = 10_000
 
     def __init__(self, store: Store, depth_every: float | None = None):
         self.store = store
         self.depth_every = depth_every  # None: 10x what a count costs, at least 0.1 s
         self.queue: Any = None  # set by the caller once the queue exists
         self._count_cost = 0.0
+        self._backlog: list[dict[str, Any]] = []
 
     def __call__(self, event: str, job: Any, info: dict[str, Any]) -> None:
-        if "jobs" in info:  # a batch: one row per job, a transaction per thousand
-            jobs = info["jobs"]
-            for start in range(0, len(jobs), 1000):
-                self.store.add_job_events(
-                    [self._row(event, j, {}) for j in jobs[start : start + 1000]]
-                )
-            return
-        self.store.add_job_events([self._row(event, job, info)])
+        batch = "jobs" in info  # a batch: one row per job
+        jobs = info.get("jobs", [job])
+        for start in range(0, len(jobs), 1000):  # a transaction per thousand
+            chunk = jobs[start : start + 1000]
+            self._backlog += [self._row(event, j, {} if batch else info) for j in chunk]
+            if not self.flush():
+                break
+
+    def flush(self) -> bool:
+        """Write the waiting rows; False (and they keep waiting) while the store is locked."""
+        if not self._backlog:
+            return True
+        try:
+            self.store.add_job_events(self._backlog)
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc):
+                raise
+            if len(self._backlog) > self.BACKLOG_LIMIT:
+                del self._backlog[: len(self._backlog) - self.BACKLOG_LIMIT]
+            log.warning(
+                "job events wait: the store is locked (%d rows waiting)", len(self._backlog)
+            )
+            return False
+        self._backlog.clear()
+        return True
 
     def _row(self, event: str, job: Any, info: dict[str, Any]) -> dict[str, Any]:
         row: dict[str, Any] = {"at": time.time(), "event": event}

@@ -169,7 +169,8 @@ class Worker:
 
     def run(self) -> WorkerReport:
         handlers.import_modules(self.options.imports)
-        store = Store(self.workspace.db_path) if self.options.record_events else None
+        # Events wait at most 2 s for the store's lock, then queue up (see EventRecorder).
+        store = Store(self.workspace.db_path, timeout=2.0) if self.options.record_events else None
         recorder = EventRecorder(store) if store else None
         queue = Queue(
             self.workspace.queue_dir,
@@ -194,6 +195,13 @@ class Worker:
             report.lost_races = queue.lost_races
             report.elapsed_s = round(time.time() - started, 3)
             queue.close()
+            if recorder is not None:
+                # The last rows get up to ~30 s more (15 waits of 2 s) before they are dropped.
+                for _ in range(15):
+                    if recorder.flush():
+                        break
+                else:
+                    log.warning("job events not recorded: the store stayed locked")
             if store:
                 store.close()
             self._restore_signals(previous)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import multiprocessing as mp
+import sqlite3
 from pathlib import Path
 
 from fundkit.store import SCHEMA, Store
@@ -43,3 +44,22 @@ def test_recent_durations_are_newest_first_per_kind(tmp_path: Path):
     with Store(tmp_path / "f.db") as store:
         assert store.recent_durations("k", limit=3) == [0.04, 0.03, 0.02]
         assert store.recent_durations("other") == []
+
+
+def test_events_wait_while_another_process_holds_the_store(tmp_path: Path):
+    from fundkit.jobs import Job
+    from fundkit.store import EventRecorder
+
+    path = tmp_path / "f.db"
+    Store(path).close()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # like a worker paused (SIGSTOP) in mid-write
+    recorder = EventRecorder(Store(path, timeout=0.05))
+    recorder("claimed", Job(kind="noop"), {})  # no error: the row waits
+    assert recorder.flush() is False
+    holder.execute("COMMIT")
+    recorder("done", Job(kind="noop"), {"duration_ms": 1.0})  # writes both
+    with Store(path) as store:
+        assert store.event_counts() == {"claimed": 1, "done": 1}
+    recorder.store.close()
+    holder.close()
